@@ -1,0 +1,168 @@
+"""Typed, validated settings: one TOML file (path in GATEWAY_CONFIG) plus GATEWAY_* env overrides.
+
+May import: stdlib only. Every key is checked at start-up; a bad key or value raises
+ConfigError naming it, so a misconfigured gateway never starts half-working.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+
+class ConfigError(ValueError):
+    """A configuration key is unknown or its value is invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """One backend EHR: how to reach it and which translation profile version it is pinned to."""
+
+    name: str
+    dialect: str  # "local", "hl7v2" or "rest"
+    profile: str  # "<profile id>@<version>", e.g. "hl7v2-generic@2.5.1-1.0.0"
+    endpoint: str = ""  # mllp://host:port or https://host/api
+    resources: tuple[str, ...] = ()  # resource types this backend owns; () = none unless default
+    options: Mapping[str, Any] = field(default_factory=dict)  # dialect-specific (credentials, tz...)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the gateway reads from its environment, validated once in `load_settings`."""
+
+    data_dir: str = "var"
+    database_url: str = ""  # "" = sqlite file in data_dir
+    base_url: str = ""  # public FHIR base (https://host/fhir); "" = derived from the request
+    auth: str = "on"  # "on" or "off" (off only when set explicitly; the demo says so loudly)
+    max_body_bytes: int = 5 * 1024 * 1024
+    default_page_size: int = 20
+    max_page_size: int = 500
+    default_handling: str = "lenient"  # "lenient" or "strict" (Prefer: handling=)
+    log_level: str = "INFO"
+    default_backend: str = "local"
+    backends: tuple[BackendSettings, ...] = ()
+    testing: bool = False
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.data_dir).resolve() / 'gateway.db'}"
+
+
+_SCALARS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "backends"}
+_CHOICES = {
+    "auth": ("on", "off"),
+    "default_handling": ("lenient", "strict"),
+    "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
+}
+_BACKEND_KEYS = {f.name for f in dataclasses.fields(BackendSettings)}
+_DIALECTS = ("local", "hl7v2", "rest")
+
+
+def _coerce(key: str, value: Any) -> Any:
+    kind = _SCALARS[key].type
+    if kind == "int":
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}") from None
+        if number <= 0:
+            raise ConfigError(f"{key}: must be positive, got {number}")
+        return number
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("1", "true", "yes", "on"):
+            return True
+        if str(value).lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{key}: expected true/false, got {value!r}")
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    if key in _CHOICES and value not in _CHOICES[key]:
+        raise ConfigError(f"{key}: must be one of {', '.join(_CHOICES[key])}, got {value!r}")
+    return value
+
+
+def _backend(index: int, raw: Any) -> BackendSettings:
+    where = f"backends[{index}]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a table")
+    unknown = set(raw) - _BACKEND_KEYS
+    if unknown:
+        raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown key")
+    for key in ("name", "dialect", "profile"):
+        if not isinstance(raw.get(key), str) or not raw[key]:
+            raise ConfigError(f"{where}.{key}: required string")
+    if raw["dialect"] not in _DIALECTS:
+        raise ConfigError(f"{where}.dialect: must be one of {', '.join(_DIALECTS)}")
+    if "@" not in raw["profile"]:
+        raise ConfigError(f"{where}.profile: expected '<id>@<version>', got {raw['profile']!r}")
+    resources = raw.get("resources", [])
+    if not isinstance(resources, list) or not all(isinstance(r, str) for r in resources):
+        raise ConfigError(f"{where}.resources: expected a list of resource type names")
+    options = raw.get("options", {})
+    if not isinstance(options, dict):
+        raise ConfigError(f"{where}.options: expected a table")
+    return BackendSettings(
+        name=raw["name"], dialect=raw["dialect"], profile=raw["profile"],
+        endpoint=str(raw.get("endpoint", "")), resources=tuple(resources), options=options,
+    )
+
+
+def settings_from_mapping(values: Mapping[str, Any]) -> Settings:
+    """Build Settings from a plain mapping (TOML table or test dict), validating every key."""
+    scalars: dict[str, Any] = {}
+    for key, value in values.items():
+        if key == "backends":
+            continue
+        if key not in _SCALARS:
+            raise ConfigError(f"{key}: unknown configuration key")
+        scalars[key] = _coerce(key, value)
+    raw_backends = values.get("backends", [])
+    if not isinstance(raw_backends, list):
+        raise ConfigError("backends: expected an array of tables")
+    backends = tuple(_backend(i, raw) for i, raw in enumerate(raw_backends))
+    names = [b.name for b in backends]
+    if len(set(names)) != len(names):
+        raise ConfigError("backends: backend names must be unique")
+    if not any(b.name == "local" for b in backends):
+        # The local store is always there: it mirrors what the backends cannot answer.
+        backends = (BackendSettings(name="local", dialect="local", profile="local-store@1.0.0"),) + backends
+    settings = Settings(**scalars, backends=backends)
+    if settings.default_backend not in {b.name for b in backends}:
+        raise ConfigError(f"default_backend: no backend named {settings.default_backend!r}")
+    return settings
+
+
+def load_settings(environ: Mapping[str, str] | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Read the TOML file named by GATEWAY_CONFIG, apply GATEWAY_* env and explicit overrides."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = env.get("GATEWAY_CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                values.update(tomllib.load(fh))
+        except FileNotFoundError:
+            raise ConfigError(f"GATEWAY_CONFIG: file not found: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"GATEWAY_CONFIG: {path} is not valid TOML: {exc}") from None
+    for name, value in env.items():
+        if not name.startswith("GATEWAY_") or name == "GATEWAY_CONFIG":
+            continue
+        key = name[len("GATEWAY_"):].lower()
+        if key not in _SCALARS:
+            if key.startswith("test_"):
+                continue  # test-harness variables (GATEWAY_TEST_POSTGRES_URL) are not settings
+            raise ConfigError(f"{name}: unknown configuration key")
+        values[key] = value
+    values.update(overrides or {})
+    return settings_from_mapping(values)

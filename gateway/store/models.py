@@ -1,0 +1,129 @@
+"""SQLAlchemy table models: resources with version history, search indexes, backend id map.
+
+May import: sqlalchemy, stdlib. The search index tables hold one row per indexed value of the
+*current* version of a resource; they are rewritten on every write in the same transaction.
+Timestamps are naive UTC (SQLite has no time zone type; PostgreSQL gets the same values).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# BIGINT on PostgreSQL, INTEGER on SQLite (only INTEGER PRIMARY KEY autoincrements there).
+PK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Declarative base; Alembic's env.py reads Base.metadata."""
+
+
+class ResourceRow(Base):
+    """The current version of one resource (deleted ones stay, flagged, so reads can answer 410)."""
+
+    __tablename__ = "resources"
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    id: Mapped[str] = mapped_column(String(64))
+    version_id: Mapped[int] = mapped_column(Integer)
+    last_updated: Mapped[datetime] = mapped_column(DateTime)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    content: Mapped[str | None] = mapped_column(Text)  # canonical JSON text; None once deleted
+    __table_args__ = (
+        UniqueConstraint("resource_type", "id", name="uq_resources_type_id"),
+        Index("ix_resources_type_updated", "resource_type", "last_updated"),
+    )
+
+
+class ResourceVersionRow(Base):
+    """Every version ever written (the history); content is None for a delete."""
+
+    __tablename__ = "resource_versions"
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    resource_pk: Mapped[int] = mapped_column(ForeignKey("resources.pk", ondelete="CASCADE"))
+    resource_type: Mapped[str] = mapped_column(String(64))
+    id: Mapped[str] = mapped_column(String(64))
+    version_id: Mapped[int] = mapped_column(Integer)
+    last_updated: Mapped[datetime] = mapped_column(DateTime)
+    method: Mapped[str] = mapped_column(String(8))  # POST | PUT | DELETE
+    content: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (
+        UniqueConstraint("resource_type", "id", "version_id", name="uq_versions_type_id_version"),
+        Index("ix_versions_type_updated", "resource_type", "last_updated"),
+    )
+
+
+class TokenIndexRow(Base):
+    """Token search values: codes, identifiers (system|value), telecoms, ids."""
+
+    __tablename__ = "idx_token"
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    resource_pk: Mapped[int] = mapped_column(ForeignKey("resources.pk", ondelete="CASCADE"), index=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    param: Mapped[str] = mapped_column(String(64))
+    system: Mapped[str | None] = mapped_column(String(255))
+    code: Mapped[str] = mapped_column(String(255))
+    __table_args__ = (Index("ix_token_lookup", "resource_type", "param", "code", "system"),)
+
+
+class StringIndexRow(Base):
+    """String search values: `norm` is lower-cased, accent-stripped (default and :contains);
+    `exact` is the value as written (:exact)."""
+
+    __tablename__ = "idx_string"
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    resource_pk: Mapped[int] = mapped_column(ForeignKey("resources.pk", ondelete="CASCADE"), index=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    param: Mapped[str] = mapped_column(String(64))
+    norm: Mapped[str] = mapped_column(String(255))
+    exact: Mapped[str] = mapped_column(String(255))
+    __table_args__ = (Index("ix_string_lookup", "resource_type", "param", "norm"),)
+
+
+class DateIndexRow(Base):
+    """Date search values as an inclusive UTC range [low, high] (a date covers its whole day)."""
+
+    __tablename__ = "idx_date"
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    resource_pk: Mapped[int] = mapped_column(ForeignKey("resources.pk", ondelete="CASCADE"), index=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    param: Mapped[str] = mapped_column(String(64))
+    low: Mapped[datetime] = mapped_column(DateTime)
+    high: Mapped[datetime] = mapped_column(DateTime)
+    __table_args__ = (Index("ix_date_lookup", "resource_type", "param", "low", "high"),)
+
+
+class ReferenceIndexRow(Base):
+    """Reference search values; relative references are split into target type and id."""
+
+    __tablename__ = "idx_reference"
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    resource_pk: Mapped[int] = mapped_column(ForeignKey("resources.pk", ondelete="CASCADE"), index=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    param: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str | None] = mapped_column(String(64))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    url: Mapped[str | None] = mapped_column(String(1024))  # absolute references, as written
+    __table_args__ = (
+        Index("ix_reference_lookup", "resource_type", "param", "target_type", "target_id"),
+        Index("ix_reference_target", "target_type", "target_id"),
+    )
+
+
+class BackendIdRow(Base):
+    """Which id a resource has in each backend EHR (MRN, appointment filler id, vendor id)."""
+
+    __tablename__ = "backend_ids"
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    backend: Mapped[str] = mapped_column(String(64))
+    resource_type: Mapped[str] = mapped_column(String(64))
+    resource_id: Mapped[str] = mapped_column(String(64))
+    backend_id: Mapped[str] = mapped_column(String(255))
+    profile: Mapped[str] = mapped_column(String(128))  # profile version that made the mapping
+    created: Mapped[datetime] = mapped_column(DateTime)
+    __table_args__ = (
+        UniqueConstraint("backend", "resource_type", "backend_id", name="uq_backend_ids_remote"),
+        UniqueConstraint("backend", "resource_type", "resource_id", name="uq_backend_ids_local"),
+    )

@@ -1,0 +1,45 @@
+"""Frozen dataclasses at the translator seams: Profile and what a profile says it supports.
+
+May import: stdlib only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+# FHIR RESTful interaction codes (http://hl7.org/fhir/R4/valueset-type-restful-interaction.html)
+INTERACTIONS = ("read", "vread", "update", "patch", "delete", "history-instance",
+                "history-type", "create", "search-type")
+
+
+@dataclass(frozen=True)
+class ResourceSupport:
+    """What one profile can do for one resource type."""
+
+    type: str
+    interactions: tuple[str, ...]
+    search_params: tuple[str, ...] = ()
+    operations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A loaded, schema-checked translation profile version (immutable once released)."""
+
+    id: str
+    version: str
+    dialect: str  # local | hl7v2 | rest
+    backend_version: str
+    description: str
+    resources: Mapping[str, ResourceSupport]
+    data: Mapping[str, Any] = field(repr=False, default_factory=dict)  # the whole document
+    source: str = ""  # file name it came from
+    sha256: str = ""  # content hash, checked against the lock file
+
+    @property
+    def key(self) -> str:
+        return f"{self.id}@{self.version}"
+
+
+class ProfileError(ValueError):
+    """A profile file is invalid; the message names the file, the path and the problem."""
