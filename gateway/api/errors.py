@@ -1,0 +1,62 @@
+"""The one place errors leave the API: every failure becomes an OperationOutcome.
+
+May import: flask, werkzeug, gateway.errors, stdlib. FhirError -> its status; werkzeug HTTP
+errors (unknown route, wrong method, body over the limit) -> the matching status; anything
+unexpected -> 500 with a correlation id, logged without the exception message (which may
+carry PHI from the request) but with the traceback's code locations.
+"""
+from __future__ import annotations
+
+import logging
+import traceback
+import uuid
+
+from flask import Flask, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
+
+from gateway.api.responses import fhir_response
+from gateway.errors import FhirError, Issue, operation_outcome
+
+log = logging.getLogger("gateway.api")
+
+_WERKZEUG_CODES = {404: "not-found", 405: "not-supported", 413: "too-costly", 415: "not-supported",
+                   406: "not-supported", 400: "invalid", 401: "login", 403: "forbidden"}
+
+
+def _render_fhir_error(exc: FhirError):
+    return fhir_response(exc.outcome(), exc.status, exc.headers)
+
+
+def _render_http_error(exc: HTTPException):
+    status = exc.code or 500
+    if isinstance(exc, RequestEntityTooLarge):
+        text = "The request body is larger than this server accepts"
+    elif isinstance(exc, MethodNotAllowed):
+        text = f"{request.method} is not allowed on {request.path}"
+    elif status == 404:
+        text = f"No FHIR endpoint at {request.path}"
+    else:
+        text = exc.description or exc.name
+    headers = {}
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        headers["Allow"] = ", ".join(exc.valid_methods)
+    issue = Issue("error", _WERKZEUG_CODES.get(status, "exception"), text)
+    return fhir_response(operation_outcome([issue]), status, headers)
+
+
+def _render_unexpected(exc: Exception):
+    correlation = uuid.uuid4().hex
+    # Only code locations and the exception type: messages may quote request data (PHI).
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    log.error("unexpected error %s: %s on %s %s\n%s", correlation, type(exc).__name__,
+              request.method, request.path, frames)
+    issue = Issue("fatal", "exception",
+                  f"Unexpected server error; quote correlation id {correlation} to the operator")
+    return fhir_response(operation_outcome([issue], outcome_id=correlation), 500,
+                         {"X-Correlation-Id": correlation})
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(FhirError, _render_fhir_error)
+    app.register_error_handler(HTTPException, _render_http_error)
+    app.register_error_handler(Exception, _render_unexpected)

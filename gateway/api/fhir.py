@@ -1,0 +1,137 @@
+"""The FHIR REST blueprint (base /fhir): generic interaction views for every resource type.
+
+May import: flask, gateway.api.*, gateway.errors, gateway.services (via the app's container).
+Each view: negotiate -> parse -> one service call -> respond. Routes are generic: a new
+resource type needs no change here (house recipe).
+"""
+from __future__ import annotations
+
+import base64
+import json
+
+from flask import Blueprint, Response, current_app, request
+
+from gateway.api.negotiation import (binary_from_raw, is_json_content, json_body, prefer,
+                                     response_format, wants_raw_binary)
+from gateway.api.responses import fhir_response, version_headers, write_response
+from gateway.errors import BadRequest, Issue, UnsupportedMediaType, operation_outcome
+
+bp = Blueprint("fhir", __name__, url_prefix="/fhir")
+
+_ID = "<string(maxlength=64):rid>"
+
+
+def _container():
+    return current_app.extensions["fhir_gateway"]
+
+
+def _base_url() -> str:
+    configured = _container().settings.base_url
+    return configured.rstrip("/") if configured else request.host_url.rstrip("/") + "/fhir"
+
+
+def _handling() -> str:
+    return prefer(request).get("handling", _container().settings.default_handling)
+
+
+@bp.before_request
+def _negotiate() -> None:
+    # Binary reads may answer with raw bytes; everything else must be able to speak FHIR JSON.
+    if not (request.view_args or {}).get("rtype") == "Binary":
+        response_format(request)
+
+
+@bp.get("/metadata")
+def metadata() -> Response:
+    mode = request.args.get("mode", "full")
+    if mode not in ("full", "normative", "terminology"):
+        raise BadRequest(f"mode must be full, normative or terminology, got {mode!r}")
+    if mode == "terminology":
+        raise BadRequest("mode=terminology (TerminologyCapabilities) is not supported")
+    return fhir_response(_container().capability(_base_url()))
+
+
+@bp.post("/")
+@bp.post("")
+def bundle() -> Response:
+    return fhir_response(_container().bundles.process(json_body(request), _base_url()))
+
+
+@bp.get("/<rtype>")
+def search(rtype: str) -> Response:
+    params = list(request.args.items(multi=True))
+    return fhir_response(_container().fhir.search(rtype, params, base_url=_base_url(),
+                                                  handling=_handling()))
+
+
+@bp.post("/<rtype>/_search")
+def search_post(rtype: str) -> Response:
+    if request.mimetype != "application/x-www-form-urlencoded":
+        raise UnsupportedMediaType("POST _search takes application/x-www-form-urlencoded")
+    params = list(request.args.items(multi=True)) + list(request.form.items(multi=True))
+    return fhir_response(_container().fhir.search(rtype, params, base_url=_base_url(),
+                                                  handling=_handling()))
+
+
+@bp.post("/<rtype>")
+def create(rtype: str) -> Response:
+    body = binary_from_raw(request) if rtype == "Binary" and not is_json_content(request) else json_body(request)
+    result = _container().fhir.create(rtype, body, base_url=_base_url(),
+                                      if_none_exist=request.headers.get("If-None-Exist"))
+    status = 201 if result.created else 200
+    text = "Created" if result.created else "A resource matching If-None-Exist already exists"
+    outcome = operation_outcome([Issue("information", "informational", text)])
+    return write_response(result.stored, status, _base_url(), outcome)
+
+
+@bp.get(f"/<rtype>/{_ID}")
+def read(rtype: str, rid: str) -> Response:
+    stored = _container().fhir.read(rtype, rid)
+    return _resource_response(stored)
+
+
+@bp.put(f"/<rtype>/{_ID}")
+def update(rtype: str, rid: str) -> Response:
+    body = binary_from_raw(request) if rtype == "Binary" and not is_json_content(request) else json_body(request)
+    if rtype == "Binary" and isinstance(body, dict) and "id" not in body and not is_json_content(request):
+        body["id"] = rid
+    result = _container().fhir.update(rtype, rid, body, base_url=_base_url(),
+                                      if_match=request.headers.get("If-Match"))
+    status = 201 if result.created else 200
+    outcome = operation_outcome([Issue("information", "informational",
+                                       "Created" if result.created else "Updated")])
+    return write_response(result.stored, status, _base_url(), outcome)
+
+
+@bp.delete(f"/<rtype>/{_ID}")
+def delete(rtype: str, rid: str) -> Response:
+    stored = _container().fhir.delete(rtype, rid)
+    text = f"Deleted {rtype}/{rid}" if stored else f"{rtype}/{rid} did not exist or was already deleted"
+    headers = {"ETag": f'W/"{stored.version_id}"'} if stored else {}
+    return fhir_response(operation_outcome([Issue("information", "informational", text)]), 200, headers)
+
+
+@bp.get("/<rtype>/_history")
+def history_type(rtype: str) -> Response:
+    return fhir_response(_container().fhir.history(rtype, None, list(request.args.items(multi=True)),
+                                                   base_url=_base_url()))
+
+
+@bp.get(f"/<rtype>/{_ID}/_history")
+def history_instance(rtype: str, rid: str) -> Response:
+    return fhir_response(_container().fhir.history(rtype, rid, list(request.args.items(multi=True)),
+                                                   base_url=_base_url()))
+
+
+@bp.get(f"/<rtype>/{_ID}/_history/<vid>")
+def vread(rtype: str, rid: str, vid: str) -> Response:
+    return _resource_response(_container().fhir.vread(rtype, rid, vid))
+
+
+def _resource_response(stored) -> Response:
+    headers = version_headers(stored, _base_url())
+    if stored.resource_type == "Binary" and wants_raw_binary(request):
+        binary = json.loads(stored.content)
+        data = base64.b64decode(binary.get("data", ""))
+        return fhir_response(data, 200, headers, mimetype=binary.get("contentType", "application/octet-stream"))
+    return fhir_response(stored.content, 200, headers)

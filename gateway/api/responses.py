@@ -1,0 +1,48 @@
+"""Building FHIR HTTP responses: media type, ETag, Last-Modified, Location, Prefer: return.
+
+May import: flask, gateway.services.canonical (pure helpers), stdlib.
+"""
+from __future__ import annotations
+
+import json
+
+from flask import Response, request
+
+from gateway.api.negotiation import FHIR_JSON, prefer
+from gateway.services.canonical import http_date
+
+
+def fhir_response(body: dict | str | bytes | None, status: int = 200, headers: dict | None = None,
+                  mimetype: str = FHIR_JSON) -> Response:
+    """A response whose body is a resource dict or already-serialized canonical JSON text."""
+    if isinstance(body, dict):
+        pretty = request.args.get("_pretty") == "true"
+        text = json.dumps(body, ensure_ascii=False, indent=2 if pretty else None,
+                          separators=None if pretty else (",", ":"))
+    else:
+        text = body or ""
+    response = Response(text, status=status, mimetype=mimetype)
+    if mimetype in (FHIR_JSON, "application/json"):
+        response.headers["Content-Type"] = f"{mimetype}; charset=utf-8"
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def version_headers(stored, base_url: str, *, location: bool = False) -> dict:
+    headers = {"ETag": f'W/"{stored.version_id}"', "Last-Modified": http_date(stored.last_updated)}
+    if location:
+        headers["Location"] = (f"{base_url}/{stored.resource_type}/{stored.id}"
+                               f"/_history/{stored.version_id}")
+    return headers
+
+
+def write_response(stored, status: int, base_url: str, outcome: dict) -> Response:
+    """Honour Prefer: return=minimal | representation (default) | OperationOutcome."""
+    headers = version_headers(stored, base_url, location=True)
+    choice = prefer(request).get("return", "representation")
+    if choice == "minimal":
+        return fhir_response(None, status, headers)
+    if choice == "OperationOutcome":
+        return fhir_response(outcome, status, headers)
+    return fhir_response(stored.content, status, headers)

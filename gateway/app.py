@@ -1,0 +1,87 @@
+"""create_app: the one composition root. Everything is wired here and nowhere else.
+
+May import: everything in gateway and translators. No module-level mutable state: each app
+gets its own Database, services and profile set, so tests can build many apps side by side.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Mapping
+
+from flask import Flask
+
+from gateway.api.errors import register_error_handlers
+from gateway.api.fhir import bp as fhir_blueprint
+from gateway.api.ops import bp as ops_blueprint
+from gateway.capability import build_capability, supported_interactions
+from gateway.services.bundles import BundleProcessor
+from gateway.services.canonical import instant, utc_now
+from gateway.services.resources import FhirService
+from gateway.settings import ConfigError, Settings, load_settings, settings_from_mapping
+from gateway.store.db import Database
+from gateway.store.migrate import current_revision, head_revision
+from translators.profile import load_profiles
+from translators.types import Profile
+
+
+def software_version() -> str:
+    try:
+        return version("fhir-gateway")
+    except PackageNotFoundError:
+        return "0.0.0+source"
+
+
+@dataclass
+class Container:
+    """What the views reach through app.extensions['fhir_gateway']."""
+
+    settings: Settings
+    db: Database
+    profiles: Mapping[str, Profile]
+    fhir: FhirService
+    bundles: BundleProcessor
+    started: str
+
+    def capability(self, base_url: str) -> dict:
+        return build_capability(self.settings, self.profiles, base_url, software_version(),
+                                self.started)
+
+
+def _settings(config: Settings | Mapping[str, Any] | None) -> Settings:
+    if isinstance(config, Settings):
+        return config
+    return load_settings(overrides=config or {})
+
+
+def _check_schema(db: Database) -> None:
+    current, head = current_revision(db.engine), head_revision()
+    if current != head:
+        raise ConfigError(f"database_url: the database is at migration {current or 'none'}, "
+                          f"this version needs {head}; run `fhir-gateway db upgrade`")
+
+
+def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
+    """Build the gateway app from settings (a Settings, a mapping of overrides, or the env)."""
+    settings = _settings(config)
+    logging.getLogger("gateway").setLevel(settings.log_level)
+    profiles = load_profiles()
+    db = Database(settings.resolved_database_url)
+    _check_schema(db)
+    supported = supported_interactions(settings, profiles)  # raises ConfigError if a profile lies
+    fhir = FhirService(db, settings, supported)
+    container = Container(settings, db, profiles, fhir, BundleProcessor(fhir), instant(utc_now()))
+
+    app = Flask("gateway")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["TESTING"] = settings.testing
+    app.json.sort_keys = False
+    app.url_map.strict_slashes = False
+    app.extensions["fhir_gateway"] = container
+    register_error_handlers(app)
+    app.register_blueprint(fhir_blueprint)
+    app.register_blueprint(ops_blueprint)
+    if settings.auth == "off":
+        app.logger.warning("AUTH IS OFF (GATEWAY_AUTH=off): every caller may read and write PHI")
+    return app

@@ -1,0 +1,108 @@
+"""`fhir-gateway ...` commands: serve, db, demo, profiles (+ plug-ins: sandbox, conformance).
+
+May import: everything in gateway and translators (it is a composition root, like app.py).
+Errors in configuration print one clear line naming the key and exit 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from importlib.metadata import entry_points
+
+from gateway.settings import ConfigError, load_settings
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from gateway.app import create_app
+    from gateway.serve import serve
+    create_app()  # validate config and schema once in the master, before forking workers
+    serve(args.host, args.port, args.workers, args.threads, args.certfile, args.keyfile)
+    return 0
+
+
+def _cmd_db(args: argparse.Namespace) -> int:
+    from gateway.store.db import Database
+    from gateway.store.migrate import current_revision, downgrade, head_revision, upgrade
+    settings = load_settings()
+    url = settings.resolved_database_url
+    Database(url).dispose()  # creates the SQLite folder when needed
+    if args.action == "upgrade":
+        upgrade(url)
+    elif args.action == "downgrade":
+        downgrade(url, args.revision or "-1")
+    db = Database(url)
+    print(json.dumps({"database": db.engine.url.render_as_string(hide_password=True),
+                      "current": current_revision(db.engine), "head": head_revision()}))
+    db.dispose()
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from gateway.demo import run_demo
+    return run_demo(port=args.port, data_dir=args.data_dir, host=args.host)
+
+
+def _cmd_profiles(args: argparse.Namespace) -> int:
+    from translators import cli_profiles
+    if args.action == "list":
+        code, text = cli_profiles.list_profiles()
+    elif args.action == "check":
+        code, text = cli_profiles.check_profiles()
+    else:
+        if not args.a or not args.b:
+            print("profiles diff needs two profile keys: A B", file=sys.stderr)
+            return 2
+        code, text = cli_profiles.diff_profiles(args.a, args.b)
+    print(text)
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fhir-gateway", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the FHIR API under gunicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--workers", type=int, default=2)
+    serve.add_argument("--threads", type=int, default=1)
+    serve.add_argument("--certfile")
+    serve.add_argument("--keyfile")
+    serve.set_defaults(func=_cmd_serve)
+
+    db = sub.add_parser("db", help="database migrations")
+    db.add_argument("action", choices=["upgrade", "downgrade", "current"])
+    db.add_argument("revision", nargs="?")
+    db.set_defaults(func=_cmd_db)
+
+    demo = sub.add_parser("demo", help="run the whole embedded stack on loopback with demo data")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--data-dir", default="var/demo")
+    demo.set_defaults(func=_cmd_demo)
+
+    profiles = sub.add_parser("profiles", help="list, check and diff translation profiles")
+    profiles.add_argument("action", choices=["list", "check", "diff"])
+    profiles.add_argument("a", nargs="?")
+    profiles.add_argument("b", nargs="?")
+    profiles.set_defaults(func=_cmd_profiles)
+
+    # Commands from other installed packages (the conformance toolkit and the sandbox EHRs)
+    # plug in through an entry-point group, so gateway never imports conformance.
+    for entry in entry_points(group="fhir_gateway.commands"):
+        entry.load()(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"fhir-gateway: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

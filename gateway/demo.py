@@ -1,0 +1,136 @@
+"""`fhir-gateway demo`: the whole embedded stack on loopback, seeded, in the foreground.
+
+May import: gateway.app, gateway.settings, gateway.store.migrate, gateway.seed, stdlib.
+Starts the sandbox EHRs and the gateway (gunicorn) as child processes, seeds demo data through
+the API's own transaction path, prints ONE line of JSON when ready, and stops every child on
+Ctrl-C / SIGTERM. Child processes are started as `python -m gateway.cli ...`, so the demo works
+from a virtualenv without the console script on PATH.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from gateway.seed import demo_bundle
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def _write_config(data_dir: Path, host: str, port: int) -> Path:
+    config = data_dir / "gateway.toml"
+    config.write_text(
+        "# Written by `fhir-gateway demo`. Auth is OFF in this demo until SMART lands.\n"
+        f'data_dir = "{data_dir}"\n'
+        f'database_url = "sqlite:///{data_dir / "gateway.db"}"\n'
+        f'base_url = "http://{host}:{port}/fhir"\n'
+        'auth = "off"\n', encoding="utf-8")
+    return config
+
+
+def _start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "gateway.cli", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=log.open("ab"), text=True,
+                            start_new_session=True)
+
+
+def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before {url} was ready")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready after {timeout:.0f}s")
+
+
+def _start_sandboxes(host: str, data_dir: Path, env: dict) -> tuple[subprocess.Popen, dict]:
+    args = ["sandbox", "--host", host, "--mllp-port", str(free_port(host)),
+            "--v2-http-port", str(free_port(host)), "--rest-port", str(free_port(host)),
+            "--data-dir", str(data_dir / "sandbox")]
+    proc = _start(args, env, data_dir / "sandbox.log")
+    line = proc.stdout.readline()  # the sandbox prints one JSON line when it is listening
+    if not line:
+        raise RuntimeError(f"sandbox EHRs did not start; see {data_dir / 'sandbox.log'}")
+    return proc, json.loads(line)
+
+
+def _seed(config: Path) -> int:
+    from gateway.app import create_app
+    from gateway.settings import load_settings
+    app = create_app(load_settings(environ={"GATEWAY_CONFIG": str(config)}))
+    response = app.test_client().post("/fhir", json=demo_bundle(),
+                                      headers={"Content-Type": "application/fhir+json"})
+    if response.status_code != 200:
+        raise RuntimeError(f"seeding failed: {response.status_code} {response.get_data(as_text=True)[:500]}")
+    app.extensions["fhir_gateway"].db.dispose()
+    return len(response.get_json()["entry"])
+
+
+def run_demo(port: int, data_dir: str, host: str = "127.0.0.1") -> int:
+    from gateway.store.migrate import upgrade
+    root = Path(data_dir).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    config = _write_config(root, host, port)
+    env = dict(os.environ, GATEWAY_CONFIG=str(config))
+    env.pop("GATEWAY_DATABASE_URL", None)
+    upgrade(f"sqlite:///{root / 'gateway.db'}")
+    seeded = _seed(config)
+    children: list[subprocess.Popen] = []
+    stopping = {"now": False}
+
+    def stop(*_args) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        sandbox, sandbox_info = _start_sandboxes(host, root, env)
+        children.append(sandbox)
+        gateway = _start(["serve", "--host", host, "--port", str(port), "--workers", "2"], env,
+                         root / "gateway.log")
+        children.append(gateway)
+        _wait_ready(f"http://{host}:{port}/readyz", gateway)
+        ready = {
+            "fhir_base": f"http://{host}:{port}/fhir",
+            "token": None,
+            "auth": "off",
+            "warning": "AUTH IS OFF in this demo (GATEWAY_AUTH=off): anyone on this machine can "
+                       "read and write PHI. Do not put real patient data in it.",
+            "env": {"GATEWAY_CONFIG": str(config)},
+            "seeded_entries": seeded,
+            "logs": str(root),
+            **{k: v for k, v in sandbox_info.items() if k.startswith("sandbox")},
+        }
+        print(json.dumps(ready), flush=True)
+        while not stopping["now"]:
+            for child in children:
+                if child.poll() is not None:
+                    print(json.dumps({"error": f"child {child.args[3]} exited with {child.returncode}"}),
+                          file=sys.stderr, flush=True)
+                    return 1
+            time.sleep(0.3)
+        return 0
+    finally:
+        for child in children:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)

@@ -1,0 +1,154 @@
+"""initial schema: resources, history, search indexes, backend ids
+
+Revision ID: 0001
+Revises: 
+Create Date: 2026-11-24
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0001'
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+
+    op.create_table('backend_ids',
+    sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('backend', sa.String(length=64), nullable=False),
+    sa.Column('resource_type', sa.String(length=64), nullable=False),
+    sa.Column('resource_id', sa.String(length=64), nullable=False),
+    sa.Column('backend_id', sa.String(length=255), nullable=False),
+    sa.Column('profile', sa.String(length=128), nullable=False),
+    sa.Column('created', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('pk'),
+    sa.UniqueConstraint('backend', 'resource_type', 'backend_id', name='uq_backend_ids_remote'),
+    sa.UniqueConstraint('backend', 'resource_type', 'resource_id', name='uq_backend_ids_local')
+    )
+    op.create_table('resources',
+    sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('resource_type', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('version_id', sa.Integer(), nullable=False),
+    sa.Column('last_updated', sa.DateTime(), nullable=False),
+    sa.Column('deleted', sa.Boolean(), nullable=False),
+    sa.Column('content', sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint('pk'),
+    sa.UniqueConstraint('resource_type', 'id', name='uq_resources_type_id')
+    )
+    with op.batch_alter_table('resources', schema=None) as batch_op:
+        batch_op.create_index('ix_resources_type_updated', ['resource_type', 'last_updated'], unique=False)
+
+    op.create_table('idx_date',
+    sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('resource_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('resource_type', sa.String(length=64), nullable=False),
+    sa.Column('param', sa.String(length=64), nullable=False),
+    sa.Column('low', sa.DateTime(), nullable=False),
+    sa.Column('high', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['resource_pk'], ['resources.pk'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('pk')
+    )
+    with op.batch_alter_table('idx_date', schema=None) as batch_op:
+        batch_op.create_index('ix_date_lookup', ['resource_type', 'param', 'low', 'high'], unique=False)
+        batch_op.create_index(batch_op.f('ix_idx_date_resource_pk'), ['resource_pk'], unique=False)
+
+    op.create_table('idx_reference',
+    sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('resource_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('resource_type', sa.String(length=64), nullable=False),
+    sa.Column('param', sa.String(length=64), nullable=False),
+    sa.Column('target_type', sa.String(length=64), nullable=True),
+    sa.Column('target_id', sa.String(length=64), nullable=True),
+    sa.Column('url', sa.String(length=1024), nullable=True),
+    sa.ForeignKeyConstraint(['resource_pk'], ['resources.pk'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('pk')
+    )
+    with op.batch_alter_table('idx_reference', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_idx_reference_resource_pk'), ['resource_pk'], unique=False)
+        batch_op.create_index('ix_reference_lookup', ['resource_type', 'param', 'target_type', 'target_id'], unique=False)
+        batch_op.create_index('ix_reference_target', ['target_type', 'target_id'], unique=False)
+
+    op.create_table('idx_string',
+    sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('resource_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('resource_type', sa.String(length=64), nullable=False),
+    sa.Column('param', sa.String(length=64), nullable=False),
+    sa.Column('norm', sa.String(length=255), nullable=False),
+    sa.Column('exact', sa.String(length=255), nullable=False),
+    sa.ForeignKeyConstraint(['resource_pk'], ['resources.pk'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('pk')
+    )
+    with op.batch_alter_table('idx_string', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_idx_string_resource_pk'), ['resource_pk'], unique=False)
+        batch_op.create_index('ix_string_lookup', ['resource_type', 'param', 'norm'], unique=False)
+
+    op.create_table('idx_token',
+    sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('resource_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('resource_type', sa.String(length=64), nullable=False),
+    sa.Column('param', sa.String(length=64), nullable=False),
+    sa.Column('system', sa.String(length=255), nullable=True),
+    sa.Column('code', sa.String(length=255), nullable=False),
+    sa.ForeignKeyConstraint(['resource_pk'], ['resources.pk'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('pk')
+    )
+    with op.batch_alter_table('idx_token', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_idx_token_resource_pk'), ['resource_pk'], unique=False)
+        batch_op.create_index('ix_token_lookup', ['resource_type', 'param', 'code', 'system'], unique=False)
+
+    op.create_table('resource_versions',
+    sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('resource_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('resource_type', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('version_id', sa.Integer(), nullable=False),
+    sa.Column('last_updated', sa.DateTime(), nullable=False),
+    sa.Column('method', sa.String(length=8), nullable=False),
+    sa.Column('content', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['resource_pk'], ['resources.pk'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('pk'),
+    sa.UniqueConstraint('resource_type', 'id', 'version_id', name='uq_versions_type_id_version')
+    )
+    with op.batch_alter_table('resource_versions', schema=None) as batch_op:
+        batch_op.create_index('ix_versions_type_updated', ['resource_type', 'last_updated'], unique=False)
+
+
+
+
+def downgrade() -> None:
+
+    with op.batch_alter_table('resource_versions', schema=None) as batch_op:
+        batch_op.drop_index('ix_versions_type_updated')
+
+    op.drop_table('resource_versions')
+    with op.batch_alter_table('idx_token', schema=None) as batch_op:
+        batch_op.drop_index('ix_token_lookup')
+        batch_op.drop_index(batch_op.f('ix_idx_token_resource_pk'))
+
+    op.drop_table('idx_token')
+    with op.batch_alter_table('idx_string', schema=None) as batch_op:
+        batch_op.drop_index('ix_string_lookup')
+        batch_op.drop_index(batch_op.f('ix_idx_string_resource_pk'))
+
+    op.drop_table('idx_string')
+    with op.batch_alter_table('idx_reference', schema=None) as batch_op:
+        batch_op.drop_index('ix_reference_target')
+        batch_op.drop_index('ix_reference_lookup')
+        batch_op.drop_index(batch_op.f('ix_idx_reference_resource_pk'))
+
+    op.drop_table('idx_reference')
+    with op.batch_alter_table('idx_date', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_idx_date_resource_pk'))
+        batch_op.drop_index('ix_date_lookup')
+
+    op.drop_table('idx_date')
+    with op.batch_alter_table('resources', schema=None) as batch_op:
+        batch_op.drop_index('ix_resources_type_updated')
+
+    op.drop_table('resources')
+    op.drop_table('backend_ids')
+

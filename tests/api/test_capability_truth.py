@@ -1,0 +1,146 @@
+"""The CapabilityStatement is generated and truthful: everything it advertises works.
+
+Walks /fhir/metadata and exercises every advertised interaction and search parameter of every
+resource type; a parameter advertised without an entry in SEARCH_CASES fails the test, so the
+statement can never claim more than the suite proves.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fhir_data import FHIR_JSON, appointment, binary, coverage, document_reference, patient
+
+MRN_SYSTEM = "urn:oid:2.16.840.1.113883.3.72.5.9.1"
+
+
+def _create(client, body):
+    response = client.post(f"/fhir/{body['resourceType']}", data=json.dumps(body), content_type=FHIR_JSON)
+    assert response.status_code == 201, response.data
+    return response.get_json()
+
+
+@pytest.fixture
+def world(client):
+    """One resource of each type, linked together, with values every search case relies on."""
+    pat = _create(client, patient())
+    appt = appointment(pat["id"])
+    appt["participant"] += [{"actor": {"reference": "Practitioner/dr1"}, "status": "accepted"},
+                            {"actor": {"reference": "Location/loc1"}, "status": "accepted"}]
+    bin_ = _create(client, binary())
+    return {
+        "Patient": pat,
+        "Appointment": _create(client, appt),
+        "Coverage": _create(client, coverage(pat["id"], payor=[{"reference": "Organization/org1"}],
+                                             policyHolder={"reference": "Organization/org1"})),
+        "DocumentReference": _create(client, document_reference(pat["id"], bin_["id"])),
+        "Binary": bin_,
+    }
+
+
+def search_cases(world) -> dict[str, dict[str, tuple[str, str]]]:
+    """type -> param -> (value that matches the world's resource, value that does not)."""
+    pid = world["Patient"]["id"]
+    ref = (f"Patient/{pid}", "Patient/someone-else")
+    common = lambda t: {"_id": (world[t]["id"], "no-such-id"), "_lastUpdated": ("ge2000-01-01", "lt2000-01-01")}
+    return {
+        "Patient": common("Patient") | {
+            "identifier": (f"{MRN_SYSTEM}|MRN-1001", f"{MRN_SYSTEM}|MRN-9"),
+            "name": ("chalm", "zebra"), "family": ("Chalmers", "Smith"), "given": ("pet", "zed"),
+            "birthdate": ("1974-12-25", "1975"), "gender": ("male", "female"),
+            "phone": ("(03) 5555 6473", "000"), "email": ("peter.chalmers@example.org", "x@y.z"),
+            "telecom": ("(03) 5555 6473", "111"), "address-postalcode": ("3999", "1234"),
+        },
+        "Appointment": common("Appointment") | {
+            "identifier": ("urn:example:sched|APT-1", "urn:example:sched|APT-2"),
+            "patient": ref, "actor": ("Practitioner/dr1", "Practitioner/dr2"),
+            "practitioner": ("Practitioner/dr1", "Practitioner/dr2"),
+            "location": ("Location/loc1", "Location/loc2"), "date": ("2026-12-10", "2026-12-11"),
+            "status": ("booked", "cancelled"), "service-type": ("57", "58"),
+        },
+        "Coverage": common("Coverage") | {
+            "identifier": ("12345", "54321"), "beneficiary": ref, "patient": ref,
+            "payor": ("Organization/org1", "Organization/org2"), "subscriber": ref,
+            "policy-holder": ("Organization/org1", "Organization/org2"),
+            "status": ("active", "cancelled"), "type": ("EHCPOL", "PUBLICPOL"),
+        },
+        "DocumentReference": common("DocumentReference") | {
+            "identifier": ("urn:example:docs|DOC-1", "urn:example:docs|DOC-2"), "patient": ref,
+            "subject": ref, "type": ("http://loinc.org|64290-0", "http://loinc.org|1"),
+            "category": ("intake", "other"), "date": ("2026-11-20", "2026-11-21"),
+            "status": ("current", "superseded"),
+        },
+    }
+
+
+def test_capability_statement_shape(client):
+    cs = client.get("/fhir/metadata").get_json()
+    assert cs["resourceType"] == "CapabilityStatement"
+    assert cs["fhirVersion"] == "4.0.1" and cs["kind"] == "instance"
+    assert "json" in cs["format"]
+    assert cs["software"]["name"] == "fhir-gateway"
+    assert "local-store@1.0.0" in cs["implementation"]["description"]
+    types = {r["type"] for r in cs["rest"][0]["resource"]}
+    assert {"Patient", "Appointment", "Coverage", "DocumentReference", "Binary"} <= types
+    assert client.get("/fhir/metadata?mode=full").get_json() == cs
+
+
+def test_every_advertised_search_parameter_works(client, world):
+    cs = client.get("/fhir/metadata").get_json()
+    cases = search_cases(world)
+    checked = 0
+    for resource in cs["rest"][0]["resource"]:
+        rtype = resource["type"]
+        for param in resource.get("searchParam", []):
+            name = param["name"]
+            assert name in cases.get(rtype, {}), f"{rtype}?{name} is advertised but not exercised"
+            hit, miss = cases[rtype][name]
+            found = client.get(f"/fhir/{rtype}", query_string={name: hit}).get_json()
+            assert found["resourceType"] == "Bundle", (rtype, name, found)
+            ids = [e["resource"]["id"] for e in found.get("entry", [])]
+            assert world[rtype]["id"] in ids, f"{rtype}?{name}={hit} did not find the resource"
+            missed = client.get(f"/fhir/{rtype}", query_string={name: miss}).get_json()
+            assert world[rtype]["id"] not in [e["resource"]["id"] for e in missed.get("entry", [])], \
+                f"{rtype}?{name}={miss} matched a resource it should not"
+            checked += 1
+    assert checked >= 40
+
+
+def test_every_advertised_interaction_works(client, world):
+    cs = client.get("/fhir/metadata").get_json()
+    for resource in cs["rest"][0]["resource"]:
+        rtype = resource["type"]
+        codes = {i["code"] for i in resource["interaction"]}
+        current = world[rtype]
+        rid = current["id"]
+        if "read" in codes:
+            assert client.get(f"/fhir/{rtype}/{rid}", headers={"Accept": FHIR_JSON}).status_code == 200
+        if "vread" in codes:
+            assert client.get(f"/fhir/{rtype}/{rid}/_history/1", headers={"Accept": FHIR_JSON}).status_code == 200
+        if "search-type" in codes:
+            assert client.get(f"/fhir/{rtype}").status_code == 200
+        if "history-type" in codes:
+            assert client.get(f"/fhir/{rtype}/_history").get_json()["type"] == "history"
+        if "update" in codes:
+            body = dict(current)
+            body.pop("meta")
+            response = client.put(f"/fhir/{rtype}/{rid}", data=json.dumps(body), content_type=FHIR_JSON)
+            assert response.status_code == 200, (rtype, response.data)
+        if "history-instance" in codes:
+            history = client.get(f"/fhir/{rtype}/{rid}/_history").get_json()
+            assert history["total"] >= 1
+        if "create" in codes:
+            body = dict(current)
+            body.pop("meta"), body.pop("id")
+            assert client.post(f"/fhir/{rtype}", data=json.dumps(body), content_type=FHIR_JSON).status_code == 201
+    # delete last, children before the Patient they point at
+    for rtype in ("DocumentReference", "Coverage", "Appointment", "Binary"):
+        assert client.delete(f"/fhir/{rtype}/{world[rtype]['id']}").status_code == 200
+    for extra in client.get("/fhir/Appointment").get_json().get("entry", []):
+        client.delete(f"/fhir/Appointment/{extra['resource']['id']}")
+    for rtype in ("Coverage", "DocumentReference"):
+        for extra in client.get(f"/fhir/{rtype}").get_json().get("entry", []):
+            client.delete(f"/fhir/{rtype}/{extra['resource']['id']}")
+    assert client.delete(f"/fhir/Patient/{world['Patient']['id']}").status_code == 200
+    assert client.get(f"/fhir/Patient/{world['Patient']['id']}").status_code == 410
