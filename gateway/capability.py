@@ -72,6 +72,7 @@ def _search_param(rt: ResourceType, code: str) -> dict:
     return {"name": code, "definition": param.definition, "type": param.type}
 
 
+
 def _resource_entry(rt: ResourceType, info: dict, revincludes: list[str]) -> dict:
     order = ["read", "vread", "update", "patch", "delete", "history-instance", "history-type",
              "create", "search-type"]
@@ -81,7 +82,8 @@ def _resource_entry(rt: ResourceType, info: dict, revincludes: list[str]) -> dic
         "documentation": f"Owned by backend '{info['backend']}' through translation profile "
                          f"{info['profile']}",
         "interaction": [{"code": c} for c in order if c in info["interactions"]],
-        "versioning": "versioned-update",
+        # AuditEvent rows are immutable: no updates, so no versioned-update.
+        "versioning": "versioned-update" if "update" in info["interactions"] else "versioned",
         "readHistory": "vread" in info["interactions"],
         "updateCreate": "update" in info["interactions"],
         "conditionalCreate": "create" in info["interactions"],

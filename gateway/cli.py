@@ -38,6 +38,18 @@ def _cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from gateway.store.audit import AuditRepository
+    from gateway.store.db import Database
+    db = Database(load_settings().resolved_database_url)
+    with db.read() as session:
+        result = AuditRepository(session).verify()
+    db.dispose()
+    print(json.dumps({"ok": result.broken_id is None, "checked": result.checked,
+                      "first_broken": result.broken_id, "reason": result.reason or None}))
+    return 0 if result.broken_id is None else 1
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo
     return run_demo(port=args.port, data_dir=args.data_dir, host=args.host)
@@ -75,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["upgrade", "downgrade", "current"])
     db.add_argument("revision", nargs="?")
     db.set_defaults(func=_cmd_db)
+
+    audit = sub.add_parser("audit", help="audit trail tools")
+    audit.add_argument("action", choices=["verify"], help="prove the hash chain is intact")
+    audit.set_defaults(func=_cmd_audit)
 
     demo = sub.add_parser("demo", help="run the whole embedded stack on loopback with demo data")
     demo.add_argument("--host", default="127.0.0.1")

@@ -11,11 +11,12 @@ import logging
 import traceback
 import uuid
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from gateway.api.responses import fhir_response
 from gateway.errors import FhirError, Issue, operation_outcome
+from gateway.services.audit import Agent
 
 log = logging.getLogger("gateway.api")
 
@@ -23,7 +24,21 @@ _WERKZEUG_CODES = {404: "not-found", 405: "not-supported", 413: "too-costly", 41
                    406: "not-supported", 400: "invalid", 401: "login", 403: "forbidden"}
 
 
+def _audit_refusal(status: int, description: str) -> None:
+    """Calls refused before reaching a service (bad body, media type, size) are audited too."""
+    if not request.path.startswith("/fhir") or "/metadata" in request.path or "/.well-known" in request.path:
+        return
+    container = current_app.extensions.get("fhir_gateway")
+    if container is not None:
+        interaction = {"GET": "read", "POST": "create", "PUT": "update", "DELETE": "delete"}.get(
+            request.method, "unknown")
+        container.fhir.audit_only(Agent(address=request.remote_addr), interaction, status,
+                                  description=description[:200])
+
+
 def _render_fhir_error(exc: FhirError):
+    if not getattr(exc, "audited", False):
+        _audit_refusal(exc.status, exc.diagnostics)
     return fhir_response(exc.outcome(), exc.status, exc.headers)
 
 
@@ -40,6 +55,8 @@ def _render_http_error(exc: HTTPException):
     headers = {}
     if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
         headers["Allow"] = ", ".join(exc.valid_methods)
+    if status in (413, 415):
+        _audit_refusal(status, text)
     issue = Issue("error", _WERKZEUG_CODES.get(status, "exception"), text)
     return fhir_response(operation_outcome([issue]), status, headers)
 

@@ -14,6 +14,7 @@ from flask import Blueprint, Response, current_app, request
 from gateway.api.negotiation import (binary_from_raw, is_json_content, json_body, prefer,
                                      response_format, wants_raw_binary)
 from gateway.api.responses import fhir_response, version_headers, write_response
+from gateway.services.audit import Agent
 from gateway.errors import BadRequest, Issue, UnsupportedMediaType, operation_outcome
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
@@ -28,6 +29,11 @@ def _container():
 def _base_url() -> str:
     configured = _container().settings.base_url
     return configured.rstrip("/") if configured else request.host_url.rstrip("/") + "/fhir"
+
+
+def _agent() -> Agent:
+    """Who is calling, for the audit trail (the SMART layer fills in client, user and role)."""
+    return Agent(address=request.remote_addr)
 
 
 def _handling() -> str:
@@ -54,14 +60,14 @@ def metadata() -> Response:
 @bp.post("/")
 @bp.post("")
 def bundle() -> Response:
-    return fhir_response(_container().bundles.process(json_body(request), _base_url()))
+    return fhir_response(_container().bundles.process(json_body(request), _base_url(), agent=_agent()))
 
 
 @bp.get("/<rtype>")
 def search(rtype: str) -> Response:
     params = list(request.args.items(multi=True))
     return fhir_response(_container().fhir.search(rtype, params, base_url=_base_url(),
-                                                  handling=_handling()))
+                                                  handling=_handling(), agent=_agent()))
 
 
 @bp.post("/<rtype>/_search")
@@ -70,14 +76,15 @@ def search_post(rtype: str) -> Response:
         raise UnsupportedMediaType("POST _search takes application/x-www-form-urlencoded")
     params = list(request.args.items(multi=True)) + list(request.form.items(multi=True))
     return fhir_response(_container().fhir.search(rtype, params, base_url=_base_url(),
-                                                  handling=_handling()))
+                                                  handling=_handling(), agent=_agent()))
 
 
 @bp.post("/<rtype>")
 def create(rtype: str) -> Response:
     body = binary_from_raw(request) if rtype == "Binary" and not is_json_content(request) else json_body(request)
     result = _container().fhir.create(rtype, body, base_url=_base_url(),
-                                      if_none_exist=request.headers.get("If-None-Exist"))
+                                      if_none_exist=request.headers.get("If-None-Exist"),
+                                      agent=_agent())
     status = 201 if result.created else 200
     text = "Created" if result.created else "A resource matching If-None-Exist already exists"
     outcome = operation_outcome([Issue("information", "informational", text)])
@@ -86,7 +93,7 @@ def create(rtype: str) -> Response:
 
 @bp.get(f"/<rtype>/{_ID}")
 def read(rtype: str, rid: str) -> Response:
-    stored = _container().fhir.read(rtype, rid)
+    stored = _container().fhir.read(rtype, rid, agent=_agent())
     return _resource_response(stored)
 
 
@@ -96,7 +103,7 @@ def update(rtype: str, rid: str) -> Response:
     if rtype == "Binary" and isinstance(body, dict) and "id" not in body and not is_json_content(request):
         body["id"] = rid
     result = _container().fhir.update(rtype, rid, body, base_url=_base_url(),
-                                      if_match=request.headers.get("If-Match"))
+                                      if_match=request.headers.get("If-Match"), agent=_agent())
     status = 201 if result.created else 200
     outcome = operation_outcome([Issue("information", "informational",
                                        "Created" if result.created else "Updated")])
@@ -105,7 +112,7 @@ def update(rtype: str, rid: str) -> Response:
 
 @bp.delete(f"/<rtype>/{_ID}")
 def delete(rtype: str, rid: str) -> Response:
-    stored = _container().fhir.delete(rtype, rid)
+    stored = _container().fhir.delete(rtype, rid, agent=_agent())
     text = f"Deleted {rtype}/{rid}" if stored else f"{rtype}/{rid} did not exist or was already deleted"
     headers = {"ETag": f'W/"{stored.version_id}"'} if stored else {}
     return fhir_response(operation_outcome([Issue("information", "informational", text)]), 200, headers)
@@ -114,18 +121,18 @@ def delete(rtype: str, rid: str) -> Response:
 @bp.get("/<rtype>/_history")
 def history_type(rtype: str) -> Response:
     return fhir_response(_container().fhir.history(rtype, None, list(request.args.items(multi=True)),
-                                                   base_url=_base_url()))
+                                                   base_url=_base_url(), agent=_agent()))
 
 
 @bp.get(f"/<rtype>/{_ID}/_history")
 def history_instance(rtype: str, rid: str) -> Response:
     return fhir_response(_container().fhir.history(rtype, rid, list(request.args.items(multi=True)),
-                                                   base_url=_base_url()))
+                                                   base_url=_base_url(), agent=_agent()))
 
 
 @bp.get(f"/<rtype>/{_ID}/_history/<vid>")
 def vread(rtype: str, rid: str, vid: str) -> Response:
-    return _resource_response(_container().fhir.vread(rtype, rid, vid))
+    return _resource_response(_container().fhir.vread(rtype, rid, vid, agent=_agent()))
 
 
 def _resource_response(stored) -> Response:

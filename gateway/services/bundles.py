@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import Callable
 from urllib.parse import parse_qsl, urlsplit
 
 from gateway.errors import BadRequest, FhirError, Issue
+from gateway.services.audit import Agent
 from gateway.services.canonical import instant
 from gateway.services.interactions import Interactions, parse_etag
 from gateway.services.search import run_search
@@ -85,11 +87,19 @@ class BundleProcessor:
     def __init__(self, service) -> None:
         self.service = service  # FhirService: db, settings, clock, check()
 
-    def process(self, body: object, base_url: str) -> dict:
-        bundle = validate_bundle_envelope(body)
+    def process(self, body: object, base_url: str, agent: Agent = Agent(),
+                authorize: Callable[[str, str], None] | None = None) -> dict:
+        """Run a batch/transaction. `authorize(type, interaction)` is called for every entry
+        (SMART scopes apply entry by entry, R4 http.html#transaction + SMART scopes)."""
+        try:
+            bundle = validate_bundle_envelope(body)
+        except FhirError as exc:
+            self.service.audit_only(agent, "batch", exc.status, description=exc.diagnostics)
+            raise
+        self.authorize = authorize or (lambda _type, _interaction: None)
         if bundle["type"] == "transaction":
-            return self._transaction(bundle, base_url)
-        return self._batch(bundle, base_url)
+            return self._transaction(bundle, base_url, agent)
+        return self._batch(bundle, base_url, agent)
 
     def _prepare(self, entry: Entry, allow_urn: bool) -> None:
         interaction = {"GET": "search-type" if entry.id is None else "read", "POST": "create",
@@ -97,6 +107,7 @@ class BundleProcessor:
         if interaction is None:
             raise BadRequest(f"Bundle.entry[{entry.index}].request.method {entry.method} is not supported")
         self.service.check(entry.type, "vread" if entry.version else interaction)
+        self.authorize(entry.type, "vread" if entry.version else interaction)
         if entry.resource is not None and entry.method in ("POST", "PUT"):
             entry.resource = validate_resource(entry.resource, entry.type, allow_urn_refs=allow_urn)
 
@@ -123,13 +134,14 @@ class BundleProcessor:
         result = ops.update(entry.resource, entry.id, parse_etag(entry.if_match))
         return _response(result.stored, "201 Created" if result.created else "200 OK", with_resource=True)
 
-    def _transaction(self, bundle: dict, base_url: str) -> dict:
-        entries = _entries(bundle)
-        for entry in entries:
-            self._prepare(entry, allow_urn=True)
+    def _transaction(self, bundle: dict, base_url: str, agent: Agent) -> dict:
         responses: dict[int, dict] = {}
-        with self.service.db.transaction() as session:
-            ops = Interactions(session, self.service.clock(), base_url)
+        with self.service.unit(agent, "transaction") as (session, note):
+            entries = _entries(bundle)
+            for entry in entries:
+                self._prepare(entry, allow_urn=True)
+            self._refuse_split_delivery(entries)
+            ops = self.service.interactions(session, base_url)
             ops.deferred_refs = []
             mapping = self._assign_ids(ops, entries)
             for entry in sorted(entries, key=lambda e: _ORDER[e.method]):
@@ -146,8 +158,20 @@ class BundleProcessor:
             pending, ops.deferred_refs = ops.deferred_refs, None
             for resource in pending:
                 ops.check_references(resource)
+            note.resources.extend(r["resource"] for r in responses.values()
+                                  if r.get("resource", {}).get("resourceType") not in (None, "Bundle"))
         return {"resourceType": "Bundle", "type": "transaction-response",
                 "entry": [responses[e.index] for e in entries]}
+
+    def _refuse_split_delivery(self, entries: list[Entry]) -> None:
+        """A transaction cannot be all-or-nothing across an EHR that has already ACKed part of
+        it (HL7 v2 has no rollback). Until the outbox makes delivery asynchronous and
+        replayable, a transaction may carry at most one write owned by a backend."""
+        pushed = [e for e in entries if e.method != "GET"
+                  and self.service.delivery.owner(e.type) != "local"]
+        if len(pushed) > 1:
+            raise BadRequest(f"This transaction has {len(pushed)} writes owned by backend EHRs; "
+                             "a transaction may carry at most one (send a batch instead)")
 
     def _assign_ids(self, ops: Interactions, entries: list[Entry]) -> dict[str, str]:
         """Give every POSTed entry its server id up front so urn:uuid references resolve."""
@@ -169,15 +193,18 @@ class BundleProcessor:
                 mapping[entry.full_url] = f"{entry.type}/{entry.id}"
         return mapping
 
-    def _batch(self, bundle: dict, base_url: str) -> dict:
+    def _batch(self, bundle: dict, base_url: str, agent: Agent) -> dict:
         out = []
         for entry in _entries(bundle):
             try:
-                self._prepare(entry, allow_urn=False)
-                if entry.method == "POST":
-                    entry.id = None
-                with self.service.db.transaction() as session:
-                    out.append(self._run(Interactions(session, self.service.clock(), base_url), entry, base_url))
+                with self.service.unit(agent, "batch", refs=(f"{entry.type}/{entry.id}",) if entry.id else ()) as (session, note):
+                    self._prepare(entry, allow_urn=False)
+                    if entry.method == "POST":
+                        entry.id = None
+                    result = self._run(self.service.interactions(session, base_url), entry, base_url)
+                    if result.get("resource", {}).get("resourceType") not in (None, "Bundle"):
+                        note.resources.append(result["resource"])
+                    out.append(result)
             except FhirError as exc:
                 out.append({"response": {"status": f"{exc.status} {HTTPStatus(exc.status).phrase}",
                                          "outcome": exc.outcome()}})

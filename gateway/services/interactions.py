@@ -6,6 +6,7 @@ commit. Spec: FHIR R4 http.html (sections named per function).
 """
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,6 +60,8 @@ class Interactions:
         # A transaction Bundle defers reference checks until all its entries are written,
         # because entries may point at each other in any order.
         self.deferred_refs: list[dict] | None = None
+        # Called after each local write, before commit, to push it to the owning backend.
+        self.after_write: Callable[[str, dict], None] = lambda _interaction, _resource: None
 
     # -- reads (R4 http.html#read, #vread) -------------------------------------------------
     def read(self, resource_type: str, resource_id: str) -> StoredResource:
@@ -92,6 +95,7 @@ class Interactions:
                                           extract_index(resource_type, content), self.now)
         except IntegrityError:
             raise Conflict(f"{resource_type}/{new_id} already exists") from None
+        self.after_write("create", content)
         return WriteResult(stored, True)
 
     def conditional_create(self, resource: dict, criteria: str) -> WriteResult:
@@ -128,6 +132,7 @@ class Interactions:
                                       extract_index(resource_type, content), self.now)
         except VersionConflict:
             raise Conflict(f"{resource_type}/{resource_id} was changed concurrently; retry") from None
+        self.after_write("update", content)
         return WriteResult(stored, False)
 
     def delete(self, resource_type: str, resource_id: str) -> StoredResource | None:
@@ -137,9 +142,11 @@ class Interactions:
             return None
         self.check_not_referenced(resource_type, resource_id)
         try:
-            return self.repo.delete(existing, self.now)
+            deleted = self.repo.delete(existing, self.now)
         except VersionConflict:
             raise Conflict(f"{resource_type}/{resource_id} was changed concurrently; retry") from None
+        self.after_write("delete", json.loads(existing.content))
+        return deleted
 
     # -- helpers ----------------------------------------------------------------------------
     def match(self, resource_type: str, criteria: str) -> list[str]:

@@ -1,23 +1,48 @@
-"""FhirService: one method per FHIR interaction, each its own unit of work.
+"""FhirService: one method per FHIR interaction, each one unit of work with its audit record.
 
 May import: gateway.store, gateway.errors, gateway.services.*. The API layer calls exactly one
-method per request; validation, reference checks, id assignment, indexing and the write happen
-here, inside one transaction.
+method per request. Validation, reference checks, id assignment, indexing, the write and the
+AuditEvent happen here, in one transaction; a refused or failed call is audited too
+(HIPAA 45 CFR 164.312(b)), in a transaction of its own since the work was rolled back.
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping
+import json
+from datetime import datetime
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Mapping
 
-from gateway.errors import MethodNotAllowed, NotFound
+from gateway.delivery import Delivery, LocalOnly
+from gateway.errors import FhirError, MethodNotAllowed, NotFound
 from gateway.resources import resource_types
+from gateway.services import audit
+from gateway.services.audit import Agent
+from gateway.services.audit_search import search_bundle as audit_search_bundle
 from gateway.services.canonical import utc_now
 from gateway.services.history import history_bundle
+from gateway.services.push import push_write
 from gateway.services.interactions import Interactions, WriteResult, parse_etag
 from gateway.services.search import run_search
 from gateway.services.validation import validate_resource
 from gateway.settings import Settings
+from gateway.store.audit import AuditRepository, ChainCheck
 from gateway.store.db import Database
 from gateway.store.resources import StoredResource
+
+
+@dataclass
+class AuditNote:
+    """What a unit of work touched, filled in by the interaction, recorded on exit."""
+
+    resources: list[dict] = field(default_factory=list)
+    status: int = 200
+
+
+def _entries_resources(bundle: dict) -> list[dict]:
+    return [e["resource"] for e in bundle.get("entry", [])
+            if e.get("search", {}).get("mode") != "outcome" and "resource" in e
+            and "id" in e["resource"]]
 
 
 class FhirService:
@@ -25,11 +50,19 @@ class FhirService:
 
     def __init__(self, db: Database, settings: Settings,
                  supported: Mapping[str, frozenset[str]],
-                 clock: Callable = utc_now) -> None:
+                 clock: Callable = utc_now, delivery: Delivery | None = None) -> None:
         self.db = db
         self.settings = settings
         self.supported = supported  # resource type -> interactions the active profiles serve
         self.clock = clock
+        self.delivery = delivery or LocalOnly()
+
+    def interactions(self, session, base_url: str = "") -> Interactions:
+        """Interactions on `session` whose writes are pushed to the owning backend."""
+        ops = Interactions(session, self.clock(), base_url)
+        ops.after_write = lambda interaction, resource: push_write(
+            session, self.delivery, interaction, resource, ops.now)
+        return ops
 
     def check(self, resource_type: str, interaction: str) -> None:
         """404 for a type this server does not serve, 405 for an interaction it does not."""
@@ -39,57 +72,118 @@ class FhirService:
             raise MethodNotAllowed(
                 f"The {interaction} interaction is not supported for {resource_type}")
 
-    def read(self, resource_type: str, resource_id: str) -> StoredResource:
-        self.check(resource_type, "read")
-        with self.db.read() as session:
-            return Interactions(session, self.clock(), "").read(resource_type, resource_id)
+    @contextmanager
+    def unit(self, agent: Agent, interaction: str, *, refs: tuple[str, ...] = (),
+             query: str | None = None) -> Iterator[tuple]:
+        """One transaction for the work and its AuditEvent; failures audited separately."""
+        note = AuditNote()
+        try:
+            with self.db.transaction() as session:
+                yield session, note
+                audit.record(session, agent, interaction, note.status, self.clock(),
+                             note.resources, extra_refs=list(refs), query=query)
+        except FhirError as exc:
+            if not getattr(exc, "audited", False):
+                self.audit_only(agent, interaction, exc.status, refs, query, exc.diagnostics)
+                exc.audited = True  # the API's error handler must not audit it a second time
+            raise
+        except Exception:
+            self.audit_only(agent, interaction, 500, refs, query, "unexpected server error")
+            raise
 
-    def vread(self, resource_type: str, resource_id: str, version: str) -> StoredResource:
-        self.check(resource_type, "vread")
-        with self.db.read() as session:
-            return Interactions(session, self.clock(), "").vread(resource_type, resource_id, version)
+    def audit_only(self, agent: Agent, interaction: str, status: int, refs=(), query=None,
+                   description: str = "") -> None:
+        """Record a call that did no work (refused, failed): still an AuditEvent."""
+        with self.db.transaction() as session:
+            audit.record(session, agent, interaction, status, self.clock(), [],
+                         extra_refs=list(refs), query=query, description=description)
+
+    def read(self, resource_type: str, resource_id: str, agent: Agent = Agent()) -> StoredResource:
+        with self.unit(agent, "read", refs=(f"{resource_type}/{resource_id}",)) as (session, note):
+            self.check(resource_type, "read")
+            if resource_type == "AuditEvent":
+                return self._read_audit(session, resource_id)
+            stored = self.interactions(session, "").read(resource_type, resource_id)
+            note.resources.append(json.loads(stored.content))
+            return stored
+
+    def vread(self, resource_type: str, resource_id: str, version: str,
+              agent: Agent = Agent()) -> StoredResource:
+        with self.unit(agent, "vread", refs=(f"{resource_type}/{resource_id}",)) as (session, note):
+            self.check(resource_type, "vread")
+            stored = self.interactions(session, "").vread(resource_type, resource_id, version)
+            note.resources.append(json.loads(stored.content))
+            return stored
 
     def create(self, resource_type: str, body: object, *, base_url: str,
-               if_none_exist: str | None = None) -> WriteResult:
-        self.check(resource_type, "create")
-        resource = validate_resource(body, resource_type)
-        with self.db.transaction() as session:
-            ops = Interactions(session, self.clock(), base_url)
-            if if_none_exist:
-                return ops.conditional_create(resource, if_none_exist)
-            return ops.create(resource)
+               if_none_exist: str | None = None, agent: Agent = Agent()) -> WriteResult:
+        with self.unit(agent, "create", query=if_none_exist) as (session, note):
+            self.check(resource_type, "create")
+            resource = validate_resource(body, resource_type)
+            ops = self.interactions(session, base_url)
+            result = ops.conditional_create(resource, if_none_exist) if if_none_exist else ops.create(resource)
+            note.resources.append(json.loads(result.stored.content))
+            note.status = 201 if result.created else 200
+            return result
 
     def update(self, resource_type: str, resource_id: str, body: object, *, base_url: str,
-               if_match: str | None = None) -> WriteResult:
-        self.check(resource_type, "update")
-        resource = validate_resource(body, resource_type)
-        expected = parse_etag(if_match)
-        with self.db.transaction() as session:
-            return Interactions(session, self.clock(), base_url).update(resource, resource_id, expected)
+               if_match: str | None = None, agent: Agent = Agent()) -> WriteResult:
+        with self.unit(agent, "update", refs=(f"{resource_type}/{resource_id}",)) as (session, note):
+            self.check(resource_type, "update")
+            resource = validate_resource(body, resource_type)
+            expected = parse_etag(if_match)
+            result = self.interactions(session, base_url).update(resource, resource_id, expected)
+            note.resources.append(json.loads(result.stored.content))
+            return result
 
-    def delete(self, resource_type: str, resource_id: str) -> StoredResource | None:
-        self.check(resource_type, "delete")
-        with self.db.transaction() as session:
-            return Interactions(session, self.clock(), "").delete(resource_type, resource_id)
+    def delete(self, resource_type: str, resource_id: str,
+               agent: Agent = Agent()) -> StoredResource | None:
+        with self.unit(agent, "delete", refs=(f"{resource_type}/{resource_id}",)) as (session, _note):
+            self.check(resource_type, "delete")
+            return self.interactions(session, "").delete(resource_type, resource_id)
 
     def search(self, resource_type: str, params: list[tuple[str, str]], *, base_url: str,
-               handling: str) -> dict:
-        self.check(resource_type, "search-type")
-        with self.db.read() as session:
-            return run_search(session, resource_type, params, base_url=base_url, handling=handling,
-                              default_count=self.settings.default_page_size,
-                              max_count=self.settings.max_page_size)
+               handling: str, compartment: tuple[str, str] | None = None,
+               agent: Agent = Agent()) -> dict:
+        query = f"{resource_type}?" + "&".join(f"{k}={v}" for k, v in params)
+        with self.unit(agent, "search-type", query=query) as (session, note):
+            self.check(resource_type, "search-type")
+            if resource_type == "AuditEvent":
+                return audit_search_bundle(session, params, base_url=base_url,
+                                           default_count=self.settings.default_page_size,
+                                           max_count=self.settings.max_page_size)
+            bundle = run_search(session, resource_type, params, base_url=base_url,
+                                handling=handling, default_count=self.settings.default_page_size,
+                                max_count=self.settings.max_page_size, compartment=compartment)
+            note.resources.extend(_entries_resources(bundle))
+            return bundle
 
     def history(self, resource_type: str, resource_id: str | None,
-                params: list[tuple[str, str]], *, base_url: str) -> dict:
-        self.check(resource_type, "history-instance" if resource_id else "history-type")
-        with self.db.read() as session:
-            if resource_id and Interactions(session, self.clock(), "").repo.current(
+                params: list[tuple[str, str]], *, base_url: str, agent: Agent = Agent()) -> dict:
+        interaction = "history-instance" if resource_id else "history-type"
+        refs = (f"{resource_type}/{resource_id}",) if resource_id else ()
+        with self.unit(agent, interaction, refs=refs) as (session, note):
+            self.check(resource_type, interaction)
+            if resource_id and self.interactions(session, "").repo.current(
                     resource_type, resource_id) is None:
                 raise NotFound(f"{resource_type}/{resource_id} is not known")
-            return history_bundle(session, resource_type, resource_id, params, base_url=base_url,
-                                  default_count=self.settings.default_page_size,
-                                  max_count=self.settings.max_page_size)
+            bundle = history_bundle(session, resource_type, resource_id, params, base_url=base_url,
+                                    default_count=self.settings.default_page_size,
+                                    max_count=self.settings.max_page_size)
+            note.resources.extend(e["resource"] for e in bundle["entry"] if "resource" in e)
+            return bundle
+
+    def _read_audit(self, session, audit_id: str) -> StoredResource:
+        content = AuditRepository(session).read(audit_id)
+        if content is None:
+            raise NotFound(f"AuditEvent/{audit_id} is not known")
+        event = json.loads(content)
+        moment = datetime.fromisoformat(event["recorded"].replace("Z", "+00:00")).replace(tzinfo=None)
+        return StoredResource(0, "AuditEvent", audit_id, 1, moment, False, content)
+
+    def verify_audit_chain(self) -> ChainCheck:
+        with self.db.read() as session:
+            return AuditRepository(session).verify()
 
     def ping(self) -> bool:
         """True when the database answers a trivial query (readiness)."""

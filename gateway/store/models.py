@@ -127,3 +127,32 @@ class BackendIdRow(Base):
         UniqueConstraint("backend", "resource_type", "backend_id", name="uq_backend_ids_remote"),
         UniqueConstraint("backend", "resource_type", "resource_id", name="uq_backend_ids_local"),
     )
+
+
+class AuditEventRow(Base):
+    """One AuditEvent, append-only. `hash` = sha256(prev_hash + content): editing or deleting
+    any row breaks every later link, which `fhir-gateway audit verify` detects."""
+
+    __tablename__ = "audit_events"
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    recorded: Mapped[datetime] = mapped_column(DateTime, index=True)
+    action: Mapped[str] = mapped_column(String(1))  # C R U D E
+    outcome: Mapped[str] = mapped_column(String(2))  # 0 4 8 12
+    interaction: Mapped[str] = mapped_column(String(32))
+    agent: Mapped[str] = mapped_column(String(255))  # client id / user name
+    content: Mapped[str] = mapped_column(Text)  # canonical AuditEvent JSON
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditEntityRow(Base):
+    """The resources an AuditEvent touched (every search hit too), for entity/patient search."""
+
+    __tablename__ = "audit_entities"
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    audit_pk: Mapped[int] = mapped_column(ForeignKey("audit_events.pk", ondelete="CASCADE"), index=True)
+    reference: Mapped[str] = mapped_column(String(160))  # Type/id
+    patient: Mapped[str | None] = mapped_column(String(64))  # patient id when it is in a compartment
+    __table_args__ = (Index("ix_audit_entities_reference", "reference"),
+                      Index("ix_audit_entities_patient", "patient"),)

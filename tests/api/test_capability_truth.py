@@ -29,7 +29,10 @@ def world(client):
     appt["participant"] += [{"actor": {"reference": "Practitioner/dr1"}, "status": "accepted"},
                             {"actor": {"reference": "Location/loc1"}, "status": "accepted"}]
     bin_ = _create(client, binary())
+    created = client.get(f"/fhir/AuditEvent?entity=Patient/{pat['id']}&action=C").get_json()
+    assert created["total"] == 1, "the Patient create was not audited exactly once"
     return {
+        "AuditEvent": created["entry"][0]["resource"],
         "Patient": pat,
         "Appointment": _create(client, appt),
         "Coverage": _create(client, coverage(pat["id"], payor=[{"reference": "Organization/org1"}],
@@ -70,6 +73,11 @@ def search_cases(world) -> dict[str, dict[str, tuple[str, str]]]:
             "subject": ref, "type": ("http://loinc.org|64290-0", "http://loinc.org|1"),
             "category": ("intake", "other"), "date": ("2026-11-20", "2026-11-21"),
             "status": ("current", "superseded"),
+        },
+        "AuditEvent": {
+            "date": ("ge2000-01-01", "lt2000-01-01"), "agent": ("anonymous", "someone"),
+            "entity": (f"Patient/{pid}", "Patient/someone-else"), "patient": (pid, "someone-else"),
+            "action": ("C", "D"), "outcome": ("0", "8"),
         },
     }
 
@@ -123,16 +131,14 @@ def test_every_advertised_interaction_works(client, world):
         if "history-type" in codes:
             assert client.get(f"/fhir/{rtype}/_history").get_json()["type"] == "history"
         if "update" in codes:
-            body = dict(current)
-            body.pop("meta")
+            body = {k: v for k, v in current.items() if k != "meta"}
             response = client.put(f"/fhir/{rtype}/{rid}", data=json.dumps(body), content_type=FHIR_JSON)
             assert response.status_code == 200, (rtype, response.data)
         if "history-instance" in codes:
             history = client.get(f"/fhir/{rtype}/{rid}/_history").get_json()
             assert history["total"] >= 1
         if "create" in codes:
-            body = dict(current)
-            body.pop("meta"), body.pop("id")
+            body = {k: v for k, v in current.items() if k not in ("meta", "id")}
             assert client.post(f"/fhir/{rtype}", data=json.dumps(body), content_type=FHIR_JSON).status_code == 201
     # delete last, children before the Patient they point at
     for rtype in ("DocumentReference", "Coverage", "Appointment", "Binary"):

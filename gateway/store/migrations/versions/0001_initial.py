@@ -1,4 +1,4 @@
-"""initial schema: resources, history, search indexes, backend ids
+"""initial schema: resources, history, search indexes, backend ids, audit log
 
 Revision ID: 0001
 Revises: 
@@ -15,6 +15,23 @@ depends_on = None
 
 
 def upgrade() -> None:
+
+    op.create_table('audit_events',
+    sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('recorded', sa.DateTime(), nullable=False),
+    sa.Column('action', sa.String(length=1), nullable=False),
+    sa.Column('outcome', sa.String(length=2), nullable=False),
+    sa.Column('interaction', sa.String(length=32), nullable=False),
+    sa.Column('agent', sa.String(length=255), nullable=False),
+    sa.Column('content', sa.Text(), nullable=False),
+    sa.Column('prev_hash', sa.String(length=64), nullable=False),
+    sa.Column('hash', sa.String(length=64), nullable=False),
+    sa.PrimaryKeyConstraint('pk'),
+    sa.UniqueConstraint('id')
+    )
+    with op.batch_alter_table('audit_events', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_audit_events_recorded'), ['recorded'], unique=False)
 
     op.create_table('backend_ids',
     sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -41,6 +58,19 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('resources', schema=None) as batch_op:
         batch_op.create_index('ix_resources_type_updated', ['resource_type', 'last_updated'], unique=False)
+
+    op.create_table('audit_entities',
+    sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('audit_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('reference', sa.String(length=160), nullable=False),
+    sa.Column('patient', sa.String(length=64), nullable=True),
+    sa.ForeignKeyConstraint(['audit_pk'], ['audit_events.pk'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('pk')
+    )
+    with op.batch_alter_table('audit_entities', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_audit_entities_audit_pk'), ['audit_pk'], unique=False)
+        batch_op.create_index('ix_audit_entities_patient', ['patient'], unique=False)
+        batch_op.create_index('ix_audit_entities_reference', ['reference'], unique=False)
 
     op.create_table('idx_date',
     sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -146,9 +176,19 @@ def downgrade() -> None:
         batch_op.drop_index('ix_date_lookup')
 
     op.drop_table('idx_date')
+    with op.batch_alter_table('audit_entities', schema=None) as batch_op:
+        batch_op.drop_index('ix_audit_entities_reference')
+        batch_op.drop_index('ix_audit_entities_patient')
+        batch_op.drop_index(batch_op.f('ix_audit_entities_audit_pk'))
+
+    op.drop_table('audit_entities')
     with op.batch_alter_table('resources', schema=None) as batch_op:
         batch_op.drop_index('ix_resources_type_updated')
 
     op.drop_table('resources')
     op.drop_table('backend_ids')
+    with op.batch_alter_table('audit_events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_audit_events_recorded'))
+
+    op.drop_table('audit_events')
 

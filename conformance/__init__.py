@@ -1,0 +1,1 @@
+"""Proving a deployment conforms: validators, the conformance runner, and the sandbox EHRs (sandbox/). gateway/ and translators/ never import this package."""

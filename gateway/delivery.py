@@ -1,0 +1,59 @@
+"""The seam between the FHIR services and the backends: what a delivery may answer.
+
+May import: stdlib only. Services call a `Delivery` (built in create_app) after writing the
+local mirror and before committing; the sync package implements it over the translators and
+transports. A refusal or an unreachable backend rolls the local write back: nothing is ever
+reported as delivered that was not (until the outbox lands, there is no "accepted, pending").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """The backend took the write: its own id for the resource and what it answered."""
+
+    backend: str
+    backend_id: str | None
+    profile: str
+    detail: str = ""
+
+
+class DeliveryRefused(Exception):
+    """The backend refused permanently (HL7 AR/CR, vendor 4xx): answered as 422 with its reason."""
+
+    def __init__(self, backend: str, reason: str) -> None:
+        super().__init__(f"{backend}: {reason}")
+        self.backend, self.reason = backend, reason
+
+
+class DeliveryUnavailable(Exception):
+    """The backend could not take it now (down, timeout, AE, 429, 5xx): answered as 503."""
+
+    def __init__(self, backend: str, reason: str, retry_after: int = 30) -> None:
+        super().__init__(f"{backend}: {reason}")
+        self.backend, self.reason, self.retry_after = backend, reason, retry_after
+
+
+class Delivery(Protocol):
+    """Pushes a local write to the backend that owns the resource type."""
+
+    def owner(self, resource_type: str) -> str:
+        """Name of the backend owning this type ("local" = no push)."""
+
+    def push(self, interaction: str, resource: dict, backend_ids: dict[tuple[str, str], str]
+             ) -> Delivered | None:
+        """Translate and send; `backend_ids` maps (type, local id) -> backend id for references.
+        Returns None when the owner is the local store. Raises DeliveryRefused/Unavailable."""
+
+
+class LocalOnly:
+    """The Delivery used when every resource type is owned by the local store."""
+
+    def owner(self, resource_type: str) -> str:
+        return "local"
+
+    def push(self, interaction: str, resource: dict, backend_ids) -> Delivered | None:
+        return None

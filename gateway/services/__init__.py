@@ -1,0 +1,1 @@
+"""Services: FHIR interactions, validation, search, audit; each call one unit of work."""

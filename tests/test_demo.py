@@ -1,0 +1,63 @@
+"""`fhir-gateway demo` end to end: ready line, seeded data served over a real socket, clean stop."""
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+pytestmark = [pytest.mark.live, pytest.mark.slow]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> dict:
+    request = urllib.request.Request(url, headers={"Accept": "application/fhir+json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def _port_open(url: str) -> bool:
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, int(port))) == 0
+
+
+def test_demo_starts_seeds_serves_and_stops(tmp_path):
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "demo", "--port", str(port),
+                             "--data-dir", str(tmp_path / "demo")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 90)
+        assert ready, "demo printed no ready line within 90 s"
+        line = proc.stdout.readline()
+        info = json.loads(line)
+        base = info["fhir_base"]
+        assert base == f"http://127.0.0.1:{port}/fhir"
+        assert os.path.exists(info["env"]["GATEWAY_CONFIG"])
+        assert info["auth"] == "off" and "AUTH IS OFF" in info["warning"]
+        assert _get(f"{base}/metadata")["resourceType"] == "CapabilityStatement"
+        found = _get(f"{base}/Patient?family=Rivera")
+        assert found["total"] == 1
+        assert found["entry"][0]["resource"]["name"][0]["given"][0] == "Ana"
+        for key in ("sandbox_rest", "sandbox_v2_inbox"):
+            assert info[key].startswith("http://127.0.0.1:")
+        urls = [base, info["sandbox_rest"], info["sandbox_v2_inbox"]]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
+    assert not any(_port_open(u) for u in urls), "a demo child process is still listening"
