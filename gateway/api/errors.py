@@ -64,7 +64,8 @@ def _render_http_error(exc: HTTPException):
 def _render_unexpected(exc: Exception):
     correlation = uuid.uuid4().hex
     # Only code locations and the exception type: messages may quote request data (PHI).
-    frames = "".join(traceback.format_tb(exc.__traceback__))
+    frames = "\n".join(f"  {f.filename}:{f.lineno} in {f.name}"
+                       for f in traceback.extract_tb(exc.__traceback__))
     log.error("unexpected error %s: %s on %s %s\n%s", correlation, type(exc).__name__,
               request.method, request.path, frames)
     issue = Issue("fatal", "exception",

@@ -15,8 +15,10 @@ from gateway.services.canonical import http_date
 def fhir_response(body: dict | str | bytes | None, status: int = 200, headers: dict | None = None,
                   mimetype: str = FHIR_JSON) -> Response:
     """A response whose body is a resource dict or already-serialized canonical JSON text."""
+    pretty = request.args.get("_pretty") == "true"
+    if isinstance(body, str) and body and pretty:
+        body = json.loads(body)  # stored canonical text is compact; re-indent only on request
     if isinstance(body, dict):
-        pretty = request.args.get("_pretty") == "true"
         text = json.dumps(body, ensure_ascii=False, indent=2 if pretty else None,
                           separators=None if pretty else (",", ":"))
     else:

@@ -59,7 +59,9 @@ def search_cases(world) -> dict[str, dict[str, tuple[str, str]]]:
             "identifier": ("urn:example:sched|APT-1", "urn:example:sched|APT-2"),
             "patient": ref, "actor": ("Practitioner/dr1", "Practitioner/dr2"),
             "practitioner": ("Practitioner/dr1", "Practitioner/dr2"),
-            "location": ("Location/loc1", "Location/loc2"), "date": ("2026-12-10", "2026-12-11"),
+            "location": ("Location/loc1", "Location/loc2"),
+            # start is 09:00+10:00 = 23:00Z on the 9th: zoneless search dates are UTC days
+            "date": ("2026-12-09", "2026-12-10"),
             "status": ("booked", "cancelled"), "service-type": ("57", "58"),
         },
         "Coverage": common("Coverage") | {
@@ -104,11 +106,11 @@ def test_every_advertised_search_parameter_works(client, world):
             name = param["name"]
             assert name in cases.get(rtype, {}), f"{rtype}?{name} is advertised but not exercised"
             hit, miss = cases[rtype][name]
-            found = client.get(f"/fhir/{rtype}", query_string={name: hit}).get_json()
+            found = client.get(f"/fhir/{rtype}", query_string={name: hit, "_count": "500"}).get_json()
             assert found["resourceType"] == "Bundle", (rtype, name, found)
             ids = [e["resource"]["id"] for e in found.get("entry", [])]
             assert world[rtype]["id"] in ids, f"{rtype}?{name}={hit} did not find the resource"
-            missed = client.get(f"/fhir/{rtype}", query_string={name: miss}).get_json()
+            missed = client.get(f"/fhir/{rtype}", query_string={name: miss, "_count": "500"}).get_json()
             assert world[rtype]["id"] not in [e["resource"]["id"] for e in missed.get("entry", [])], \
                 f"{rtype}?{name}={miss} matched a resource it should not"
             checked += 1

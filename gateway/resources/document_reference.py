@@ -1,0 +1,21 @@
+"""DocumentReference: search parameters, and its link to the Patient compartment (subject)."""
+from gateway.resources import ResourceType, SearchParam
+
+_SP = "http://hl7.org/fhir/SearchParameter/"
+
+RESOURCE = ResourceType(
+    name="DocumentReference",
+    search_params=(
+        SearchParam("identifier", "token", ("masterIdentifier", "identifier"),
+                    definition=_SP + "clinical-identifier"),
+        SearchParam("patient", "reference", ("subject",), ("Patient",), _SP + "clinical-patient"),
+        SearchParam("subject", "reference", ("subject",), (), _SP + "DocumentReference-subject"),
+        SearchParam("type", "token", ("type",), definition=_SP + "clinical-type"),
+        SearchParam("category", "token", ("category",), definition=_SP + "DocumentReference-category"),
+        SearchParam("date", "date", ("date",), definition=_SP + "DocumentReference-date", sortable=True),
+        SearchParam("status", "token", ("status",), definition=_SP + "DocumentReference-status"),
+    ),
+    patient_compartment=("subject",),  # R4 compartmentdefinition-patient: subject, author
+    reference_paths=("subject", "author", "authenticator", "custodian", "relatesTo.target"),
+    includes=("DocumentReference:subject", "DocumentReference:patient"),
+)
