@@ -12,7 +12,7 @@ from http import HTTPStatus
 from typing import Callable
 from urllib.parse import parse_qsl, urlsplit
 
-from gateway.errors import BadRequest, FhirError, Issue
+from gateway.errors import BadRequest, FhirError, Issue, PreconditionFailed
 from gateway.services.audit import Agent
 from gateway.services.canonical import instant
 from gateway.services.interactions import Interactions, parse_etag
@@ -180,10 +180,16 @@ class BundleProcessor:
             if entry.method != "POST":
                 continue
             if entry.if_none_exist:
+                # Resolve If-None-Exist now (locked, in this transaction) so the urn:uuid maps
+                # to the existing resource or to the id the create below will use.
+                ops.lock_criteria(entry.type, entry.if_none_exist)
                 matches = ops.match(entry.type, entry.if_none_exist)
-                if len(matches) == 1:
+                if len(matches) > 1:
+                    raise PreconditionFailed(f"Bundle.entry[{entry.index}].request.ifNoneExist "
+                                             f"matches {len(matches)} resources")
+                entry.if_none_exist = None
+                if matches:
                     entry.id = matches[0]
-                    entry.if_none_exist = None
                     entry.method = "GET"  # conditional create that found its match: read it
             if entry.id is None:
                 entry.id = ops.new_id()

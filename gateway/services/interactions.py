@@ -101,7 +101,7 @@ class Interactions:
     def conditional_create(self, resource: dict, criteria: str) -> WriteResult:
         """If-None-Exist (R4 http.html#ccreate): 0 matches create, 1 returns it, >1 is 412."""
         resource_type = resource["resourceType"]
-        self._lock_criteria(resource_type, criteria)
+        self.lock_criteria(resource_type, criteria)
         matches = self.match(resource_type, criteria)
         if len(matches) > 1:
             raise PreconditionFailed(
@@ -159,7 +159,7 @@ class Interactions:
         return [e["resource"]["id"] for e in bundle.get("entry", [])
                 if e.get("search", {}).get("mode") == "match"]
 
-    def _lock_criteria(self, resource_type: str, criteria: str) -> None:
+    def lock_criteria(self, resource_type: str, criteria: str) -> None:
         # Two concurrent conditional creates with the same criteria must not both create.
         # SQLite serialises writers already (BEGIN IMMEDIATE); PostgreSQL needs a lock.
         if self.session.get_bind().dialect.name == "postgresql":

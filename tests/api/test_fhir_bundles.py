@@ -89,3 +89,21 @@ def test_bundle_envelope_errors(client):
     assert post_bundle(client, txn({"resource": patient()})).status_code == 400
     bad_url = txn({"resource": patient(), "request": {"method": "POST", "url": "http://x/Patient"}})
     assert post_bundle(client, bad_url).status_code == 400
+
+
+def test_transaction_conditional_create_without_match_keeps_urn_mapping(client):
+    urn = "urn:uuid:0b0c0d0e-0000-4000-8000-000000000002"
+    bundle = txn(
+        {"fullUrl": urn, "resource": patient(),
+         "request": {"method": "POST", "url": "Patient", "ifNoneExist": "identifier=MRN-1001"}},
+        {"resource": coverage("x") | {"beneficiary": {"reference": urn}, "subscriber": {"reference": urn}},
+         "request": {"method": "POST", "url": "Coverage"}},
+    )
+    first = post_bundle(client, bundle)
+    assert first.status_code == 200, first.data
+    result = first.get_json()
+    pid = result["entry"][0]["resource"]["id"]
+    assert result["entry"][1]["resource"]["beneficiary"]["reference"] == f"Patient/{pid}"
+    again = post_bundle(client, bundle).get_json()  # the seed-twice case: no second Patient
+    assert again["entry"][0]["response"]["status"] == "200 OK"
+    assert client.get("/fhir/Patient?_summary=count").get_json()["total"] == 1
