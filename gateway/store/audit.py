@@ -19,6 +19,12 @@ GENESIS = "0" * 64
 _LOCK_KEY = 0x61756469  # "audi": the advisory lock that serializes chain appends on PostgreSQL
 
 
+_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+_LAST_HASH = select(AuditEventRow.hash).order_by(AuditEventRow.pk.desc()).limit(1)
+_INSERT_EVENT = insert(AuditEventRow.__table__)
+_INSERT_ENTITY = insert(AuditEntityRow.__table__)
+
+
 @dataclass(frozen=True)
 class AuditRecord:
     id: str
@@ -47,20 +53,19 @@ class AuditRepository:
         self.session = session
 
     def append(self, record: AuditRecord) -> None:
-        if self.session.get_bind().dialect.name == "postgresql":
-            self.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-        prev = self.session.execute(
-            select(AuditEventRow.hash).order_by(AuditEventRow.pk.desc()).limit(1)).scalar()
-        prev = prev or GENESIS
-        result = self.session.execute(insert(AuditEventRow).values(
-            id=record.id, recorded=record.recorded, action=record.action, outcome=record.outcome,
-            interaction=record.interaction, agent=record.agent[:255], content=record.content,
-            prev_hash=prev, hash=link_hash(prev, record.content)))
+        conn = self.session.connection()  # prebuilt statements: this runs on every PHI call
+        if conn.dialect.name == "postgresql":
+            conn.execute(_LOCK, {"k": _LOCK_KEY})
+        prev = conn.execute(_LAST_HASH).scalar() or GENESIS
+        result = conn.execute(_INSERT_EVENT, {
+            "id": record.id, "recorded": record.recorded, "action": record.action,
+            "outcome": record.outcome, "interaction": record.interaction,
+            "agent": record.agent[:255], "content": record.content, "prev_hash": prev,
+            "hash": link_hash(prev, record.content)})
         pk = result.inserted_primary_key[0]
         if record.entities:
-            self.session.execute(insert(AuditEntityRow), [
-                {"audit_pk": pk, "reference": ref[:160], "patient": patient}
-                for ref, patient in record.entities])
+            conn.execute(_INSERT_ENTITY, [{"audit_pk": pk, "reference": ref[:160], "patient": patient}
+                                          for ref, patient in record.entities])
 
     def verify(self) -> ChainCheck:
         """Walk the chain in order; name the first row whose link does not hold."""

@@ -9,12 +9,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import DateTime, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from gateway.store.indexes import IndexRows
 from gateway.store.models import (DateIndexRow, ReferenceIndexRow, ResourceRow, ResourceVersionRow,
                                   StringIndexRow, TokenIndexRow)
+
+
+_CURRENT = text("SELECT pk, resource_type, id, version_id, last_updated, deleted, content "
+               "FROM resources WHERE resource_type = :t AND id = :i").columns(
+    last_updated=DateTime())
+
+
+def _as_datetime(value) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
 class VersionConflict(Exception):
@@ -47,10 +56,12 @@ class ResourceRepository:
         self.session = session
 
     def current(self, resource_type: str, resource_id: str) -> StoredResource | None:
-        row = self.session.execute(
-            select(ResourceRow).where(ResourceRow.resource_type == resource_type,
-                                      ResourceRow.id == resource_id)).scalar_one_or_none()
-        return _from_row(row) if row is not None else None
+        # Hot path (every read): one prebuilt textual statement, no per-call statement building.
+        row = self.session.connection().execute(
+            _CURRENT, {"t": resource_type, "i": resource_id}).first()
+        if row is None:
+            return None
+        return StoredResource(row[0], row[1], row[2], row[3], _as_datetime(row[4]), bool(row[5]), row[6])
 
     def current_many(self, resource_type: str, ids: list[str]) -> list[StoredResource]:
         if not ids:
