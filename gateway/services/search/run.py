@@ -26,7 +26,7 @@ from gateway.store.models import ReferenceIndexRow, ResourceRow
 def _base_conditions(resource_type: str, request: SearchRequest, base_url: str,
                      compartment: tuple[str, str] | None) -> list:
     conditions = [ResourceRow.resource_type == resource_type, ResourceRow.deleted.is_(False)]
-    conditions += [criterion_condition(c, base_url) for c in request.criteria]
+    conditions += [criterion_condition(c, base_url, resource_type) for c in request.criteria]
     if compartment is not None:
         links = resource_types()[resource_type].patient_compartment
         conditions.append(compartment_condition(resource_type, links, compartment[1]))
