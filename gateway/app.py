@@ -21,6 +21,7 @@ from gateway.services.canonical import instant, utc_now
 from gateway.services.resources import FhirService
 from gateway.settings import ConfigError, Settings, load_settings, settings_from_mapping
 from gateway.store.db import Database
+from gateway.sync.router import Router
 from gateway.store.migrate import current_revision, head_revision
 from translators.profile import load_profiles
 from translators.types import Profile
@@ -70,7 +71,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     db = Database(settings.resolved_database_url)
     _check_schema(db)
     supported = supported_interactions(settings, profiles)  # raises ConfigError if a profile lies
-    fhir = FhirService(db, settings, supported)
+    fhir = FhirService(db, settings, supported, delivery=Router(settings, profiles))
     container = Container(settings, db, profiles, fhir, BundleProcessor(fhir), instant(utc_now()))
 
     app = Flask("gateway")

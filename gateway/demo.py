@@ -27,14 +27,26 @@ def free_port(host: str) -> int:
         return sock.getsockname()[1]
 
 
-def _write_config(data_dir: Path, host: str, port: int) -> Path:
+def _write_config(data_dir: Path, host: str, port: int, sandbox: dict) -> Path:
     config = data_dir / "gateway.toml"
     config.write_text(
         "# Written by `fhir-gateway demo`. Auth is OFF in this demo until SMART lands.\n"
         f'data_dir = "{data_dir}"\n'
         f'database_url = "sqlite:///{data_dir / "gateway.db"}"\n'
         f'base_url = "http://{host}:{port}/fhir"\n'
-        'auth = "off"\n', encoding="utf-8")
+        'auth = "off"\n\n'
+        "# Patient writes go to the sandbox HL7 v2 EHR (ADT^A04/A08 over MLLP); every other type\n"
+        "# is kept in the gateway's own store (the vendor REST dialect is not built yet).\n"
+        "[[backends]]\n"
+        'name = "ehr-v2"\n'
+        'dialect = "hl7v2"\n'
+        'profile = "hl7v2-generic@2.5.1-1.0.0"\n'
+        f'endpoint = "{sandbox["sandbox_v2_mllp"]}"\n'
+        'resources = ["Patient"]\n'
+        '[backends.options]\n'
+        'assigning_authority = "DEMO"\n'
+        'mrn_system = "urn:oid:1.2.36.146.595.217.0.1"\n'
+        'read_timeout = 10\n', encoding="utf-8")
     return config
 
 
@@ -70,26 +82,39 @@ def _start_sandboxes(host: str, data_dir: Path, env: dict) -> tuple[subprocess.P
 
 
 def _seed(config: Path) -> int:
+    """Seed through the API itself. Patients go one by one (each is an ADT^A04 to the v2
+    sandbox, and a transaction may carry only one backend-owned write); the rest follows as
+    one transaction with the Patients' urn:uuid references rewritten."""
     from gateway.app import create_app
     from gateway.settings import load_settings
     app = create_app(load_settings(environ={"GATEWAY_CONFIG": str(config)}))
-    response = app.test_client().post("/fhir", json=demo_bundle(),
-                                      headers={"Content-Type": "application/fhir+json"})
+    client = app.test_client()
+    headers = {"Content-Type": "application/fhir+json"}
+    bundle, ids, rest = demo_bundle(), {}, []
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] != "Patient":
+            rest.append(entry)
+            continue
+        response = client.post("/fhir/Patient", json=entry["resource"],
+                               headers=dict(headers, **{"If-None-Exist": entry["request"]["ifNoneExist"]}))
+        if response.status_code not in (200, 201):
+            raise RuntimeError(f"seeding a Patient failed: {response.status_code} "
+                               f"{response.get_data(as_text=True)[:300]}")
+        ids[entry["fullUrl"]] = f"Patient/{response.get_json()['id']}"
+    text = json.dumps({"resourceType": "Bundle", "type": "transaction", "entry": rest})
+    for urn, reference in ids.items():
+        text = text.replace(f'"{urn}"', f'"{reference}"')
+    response = client.post("/fhir", data=text, headers=headers)
     if response.status_code != 200:
         raise RuntimeError(f"seeding failed: {response.status_code} {response.get_data(as_text=True)[:500]}")
     app.extensions["fhir_gateway"].db.dispose()
-    return len(response.get_json()["entry"])
+    return len(ids) + len(response.get_json()["entry"])
 
 
 def run_demo(port: int, data_dir: str, host: str = "127.0.0.1") -> int:
     from gateway.store.migrate import upgrade
     root = Path(data_dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    config = _write_config(root, host, port)
-    env = dict(os.environ, GATEWAY_CONFIG=str(config))
-    env.pop("GATEWAY_DATABASE_URL", None)
-    upgrade(f"sqlite:///{root / 'gateway.db'}")
-    seeded = _seed(config)
     children: list[subprocess.Popen] = []
     stopping = {"now": False}
 
@@ -99,8 +124,13 @@ def run_demo(port: int, data_dir: str, host: str = "127.0.0.1") -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        sandbox, sandbox_info = _start_sandboxes(host, root, env)
+        sandbox, sandbox_info = _start_sandboxes(host, root, dict(os.environ))
         children.append(sandbox)
+        config = _write_config(root, host, port, sandbox_info)
+        env = dict(os.environ, GATEWAY_CONFIG=str(config))
+        env.pop("GATEWAY_DATABASE_URL", None)
+        upgrade(f"sqlite:///{root / 'gateway.db'}")
+        seeded = _seed(config)
         gateway = _start(["serve", "--host", host, "--port", str(port), "--workers", "2"], env,
                          root / "gateway.log")
         children.append(gateway)
@@ -113,6 +143,8 @@ def run_demo(port: int, data_dir: str, host: str = "127.0.0.1") -> int:
                        "read and write PHI. Do not put real patient data in it.",
             "env": {"GATEWAY_CONFIG": str(config)},
             "seeded_entries": seeded,
+            "owners": {"Patient": "ehr-v2 (HL7 v2.5.1 sandbox over MLLP)",
+                       "Appointment, Coverage, DocumentReference, Binary": "local store"},
             "logs": str(root),
             **{k: v for k, v in sandbox_info.items() if k.startswith("sandbox")},
         }

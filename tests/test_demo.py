@@ -55,6 +55,10 @@ def test_demo_starts_seeds_serves_and_stops(tmp_path):
         assert found["entry"][0]["resource"]["name"][0]["given"][0] == "Ana"
         for key in ("sandbox_rest", "sandbox_v2_inbox"):
             assert info[key].startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(info["sandbox_v2_inbox"], timeout=10) as response:
+            inbox = json.loads(response.read())
+        a04 = [m for m in inbox if m["type"].startswith("ADT^A04")]
+        assert len(a04) == 3 and any("Rivera^Ana" in m["raw"] for m in a04)
         urls = [base, info["sandbox_rest"], info["sandbox_v2_inbox"]]
     finally:
         proc.send_signal(signal.SIGTERM)

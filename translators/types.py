@@ -5,6 +5,7 @@ May import: stdlib only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Mapping
 
 # FHIR RESTful interaction codes (http://hl7.org/fhir/R4/valueset-type-restful-interaction.html)
@@ -43,3 +44,29 @@ class Profile:
 
 class ProfileError(ValueError):
     """A profile file is invalid; the message names the file, the path and the problem."""
+
+
+class TranslationError(ValueError):
+    """Input that does not fit the dialect or profile; `where` names the field or path."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.where, self.reason = where, reason
+
+
+@dataclass(frozen=True)
+class TranslateContext:
+    """Everything non-deterministic a translation needs, passed in (so output is reproducible)."""
+
+    now: datetime  # aware datetime: the message timestamp
+    control_id: str
+    backend_ids: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)  # backend options (authority, apps)
+
+
+@dataclass(frozen=True)
+class Hl7v2Message:
+    text: str  # ER7, segments separated by \r
+    message_type: str  # e.g. ADT^A04^ADT_A01
+    control_id: str
+    backend_id: str | None = None  # the id the backend will know the resource by (MRN)

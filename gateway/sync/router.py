@@ -1,0 +1,43 @@
+"""Router: the Delivery that sends each write to the backend owning its resource type.
+
+May import: gateway.delivery, gateway.settings, gateway.sync.*, translators, stdlib.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+from gateway.delivery import Delivered
+from gateway.settings import ConfigError, Settings
+from gateway.sync.hl7v2_backend import Hl7v2Backend
+from translators.types import Profile
+
+_BACKENDS = {"hl7v2": Hl7v2Backend}
+
+
+class Router:
+    def __init__(self, settings: Settings, profiles: Mapping[str, Profile]) -> None:
+        self.owners = {t: b.name for b in settings.backends for t in b.resources}
+        self.default = settings.default_backend
+        self.backends = {}
+        for backend in settings.backends:
+            if backend.dialect == "local":
+                continue
+            factory = _BACKENDS.get(backend.dialect)
+            if factory is None:
+                raise ConfigError(f"backends.{backend.name}.dialect: {backend.dialect!r} delivery "
+                                  "is not available in this version")
+            self.backends[backend.name] = factory(backend, profiles[backend.profile])
+
+    def owner(self, resource_type: str) -> str:
+        name = self.owners.get(resource_type, self.default)
+        return name if name in self.backends else "local"
+
+    def push(self, interaction: str, resource: dict, backend_ids) -> Delivered | None:
+        name = self.owner(resource["resourceType"])
+        if name == "local":
+            return None
+        return self.backends[name].push(interaction, resource, backend_ids)
+
+    def close(self) -> None:
+        for backend in self.backends.values():
+            backend.close()

@@ -1,0 +1,110 @@
+"""End to end over real sockets: Patient writes through the gateway reach the sandbox HL7 v2 EHR
+as ADT^A04/A08; refusals answer 422, an unreachable EHR 503, and nothing is stored either way."""
+from __future__ import annotations
+
+import copy
+import json
+import urllib.request
+
+import pytest
+
+from conformance.sandbox.v2_ehr import V2Ehr
+from gateway.app import create_app
+from gateway.settings import settings_from_mapping
+
+FHIR_JSON = "application/fhir+json"
+PATIENT = {"resourceType": "Patient",
+           "identifier": [{"system": "urn:fhir-gateway:mrn", "value": "MRN-5001"}],
+           "name": [{"family": "Okafor", "given": ["Chinedu"]}], "gender": "male",
+           "birthDate": "1972-11-02", "telecom": [{"system": "phone", "use": "home", "value": "555-0102"}]}
+
+
+@pytest.fixture
+def ehr():
+    sandbox = V2Ehr("127.0.0.1").start()
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture
+def gateway(ehr, settings_overrides):
+    overrides = dict(settings_overrides, backends=[{
+        "name": "ehr", "dialect": "hl7v2", "profile": "hl7v2-generic@2.5.1-1.0.0",
+        "endpoint": ehr.mllp_url, "resources": ["Patient"],
+        "options": {"read_timeout": 1.5, "assigning_authority": "CLINIC"}}])
+    app = create_app(settings_from_mapping(overrides))
+    yield app.test_client()
+    app.extensions["fhir_gateway"].db.dispose()
+
+
+def _inbox(ehr) -> list[dict]:
+    with urllib.request.urlopen(ehr.inbox_url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def _fault(ehr, **body) -> None:
+    request = urllib.request.Request(f"{ehr.http_url}/faults", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    urllib.request.urlopen(request, timeout=5).read()
+
+
+def _count(client) -> int:
+    return client.get("/fhir/Patient?_summary=count").get_json()["total"]
+
+
+def test_create_arrives_as_adt_a04_and_reads_back(gateway, ehr):
+    created = gateway.post("/fhir/Patient", data=json.dumps(PATIENT), content_type=FHIR_JSON)
+    assert created.status_code == 201, created.data
+    pid = created.get_json()["id"]
+    inbox = _inbox(ehr)
+    assert len(inbox) == 1
+    raw = inbox[0]["raw"]
+    segments = {line.split("|")[0]: line.split("|") for line in raw.replace("\n", "\r").split("\r") if line}
+    assert segments["MSH"][8] == "ADT^A04^ADT_A01"
+    assert segments["PID"][3] == "MRN-5001^^^CLINIC^MR"
+    assert segments["PID"][5] == "Okafor^Chinedu"
+    assert segments["PID"][7] == "19721102" and segments["PID"][8] == "M"
+    read = gateway.get(f"/fhir/Patient/{pid}").get_json()
+    assert read["name"] == PATIENT["name"]
+
+
+def test_update_arrives_as_adt_a08(gateway, ehr):
+    pid = gateway.post("/fhir/Patient", data=json.dumps(PATIENT), content_type=FHIR_JSON).get_json()["id"]
+    changed = dict(copy.deepcopy(PATIENT), id=pid, birthDate="1972-11-03")
+    assert gateway.put(f"/fhir/Patient/{pid}", data=json.dumps(changed), content_type=FHIR_JSON).status_code == 200
+    messages = _inbox(ehr)
+    assert [m["type"].split("^")[1] for m in messages] == ["A04", "A08"]
+    assert "|19721103|" in messages[1]["raw"]
+
+
+def test_delete_is_not_offered_when_the_ehr_profile_has_no_delete(gateway):
+    pid = gateway.post("/fhir/Patient", data=json.dumps(PATIENT), content_type=FHIR_JSON).get_json()["id"]
+    assert gateway.delete(f"/fhir/Patient/{pid}").status_code == 405
+    cs = gateway.get("/fhir/metadata").get_json()
+    patient = next(r for r in cs["rest"][0]["resource"] if r["type"] == "Patient")
+    assert "hl7v2-generic@2.5.1-1.0.0" in patient["documentation"]
+    assert "delete" not in {i["code"] for i in patient["interaction"]}
+
+
+def test_permanent_refusal_is_422_with_the_ehr_reason_and_nothing_stored(gateway, ehr):
+    _fault(ehr, mode="nak-ar", count=1, text="MRN format rejected")
+    response = gateway.post("/fhir/Patient", data=json.dumps(PATIENT), content_type=FHIR_JSON)
+    assert response.status_code == 422
+    assert "MRN format rejected" in response.get_json()["issue"][0]["diagnostics"]
+    assert _count(gateway) == 0
+
+
+@pytest.mark.parametrize("mode", ["nak-ae", "drop", "slow"])
+def test_transient_failures_are_503_with_retry_after_and_nothing_stored(gateway, ehr, mode):
+    _fault(ehr, mode=mode, count=1, delay=3)
+    response = gateway.post("/fhir/Patient", data=json.dumps(PATIENT), content_type=FHIR_JSON)
+    assert response.status_code == 503, response.data
+    assert int(response.headers["Retry-After"]) > 0
+    assert _count(gateway) == 0
+
+
+def test_unreachable_ehr_is_503(gateway, ehr):
+    ehr.stop()
+    response = gateway.post("/fhir/Patient", data=json.dumps(PATIENT), content_type=FHIR_JSON)
+    assert response.status_code == 503
+    assert _count(gateway) == 0
