@@ -41,15 +41,16 @@ def list_profiles() -> tuple[int, str]:
 
 def _golden_problems(profile: Profile, golden_root: Path) -> list[str]:
     folder = golden_root / profile.id / profile.version
-    if profile.dialect != "hl7v2" or not folder.is_dir():
+    if not folder.is_dir():
         return []
-    from datetime import datetime, timezone
-
+    if profile.dialect == "rest":
+        return _rest_golden_problems(profile, folder)
+    if profile.dialect != "hl7v2":
+        return []
     from translators.dialects import hl7v2
-    from translators.types import TranslateContext
     problems = []
-    options = {"assigning_authority": "CLINIC", "mrn_system": "urn:fhir-gateway:mrn"}
-    ctx = TranslateContext(datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc), "GOLDEN0001", options=options)
+    ctx = _golden_context()
+    options = dict(ctx.options)
     for source in sorted(folder.glob("*.fhir.json")):
         expected = source.with_name(source.name.replace(".fhir.json", ".hl7"))
         if not expected.exists() or source.name.endswith("-in.fhir.json"):
@@ -64,6 +65,28 @@ def _golden_problems(profile: Profile, golden_root: Path) -> list[str]:
         _type, got = hl7v2.read(profile, message.read_bytes().decode("utf-8"), options)
         if expected.exists() and got != json.loads(expected.read_text()):
             problems.append(f"{profile.key}: golden {message.name} reads differently than {expected.name}")
+    return problems
+
+
+def _golden_context():
+    from datetime import datetime, timezone
+
+    from translators.types import TranslateContext
+    return TranslateContext(datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc), "GOLDEN0001",
+                            options={"assigning_authority": "CLINIC", "mrn_system": "urn:fhir-gateway:mrn"})
+
+
+def _rest_golden_problems(profile: Profile, folder: Path) -> list[str]:
+    from translators.dialects import vendor_json
+    problems = []
+    for source in sorted(folder.glob("*.fhir.json")):
+        expected = source.with_name(source.name.replace(".fhir.json", ".vendor.json"))
+        if not expected.exists():
+            continue
+        interaction = source.name.split("-")[1].split(".")[0]
+        got = vendor_json.render(profile, interaction, json.loads(source.read_text()), _golden_context())
+        if {"method": got.method, "path": got.path, "json": got.json} != json.loads(expected.read_text()):
+            problems.append(f"{profile.key}: golden {source.name} renders differently than {expected.name}")
     return problems
 
 

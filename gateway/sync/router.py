@@ -9,9 +9,10 @@ from typing import Mapping
 from gateway.delivery import Delivered
 from gateway.settings import ConfigError, Settings
 from gateway.sync.hl7v2_backend import Hl7v2Backend
+from gateway.sync.rest_backend import RestBackend
 from translators.types import Profile
 
-_BACKENDS = {"hl7v2": Hl7v2Backend}
+_BACKENDS = {"hl7v2": Hl7v2Backend, "rest": RestBackend}
 
 
 class Router:

@@ -12,8 +12,6 @@ from translators.paths import get_path, set_path
 from translators.transforms import TO_FHIR, TO_V2
 from translators.types import Hl7v2Message, Profile, TranslateContext, TranslationError
 
-_LIST_FIELDS = frozenset({"name", "given", "line", "address", "telecom", "identifier", "coding",
-                          "prefix", "suffix"})
 
 
 def _spec(profile: Profile) -> dict:
@@ -145,10 +143,10 @@ def _read_resource(spec: dict, rtype: str, message: Message, options: dict) -> d
             mapped = reverse[line["map"]].get(value)
             if mapped is None and "fallback" in line:
                 # A site-specific code with no mapping is kept as text, never dropped.
-                set_path(resource, line["fallback"], value, _LIST_FIELDS)
+                set_path(resource, line["fallback"], value)
                 continue
             if mapped is None:
                 raise TranslationError(line["v2"], f"{value!r} has no entry in value map {line['map']}")
             value = mapped
-        set_path(resource, line["fhir"], value, _LIST_FIELDS)
+        set_path(resource, line["fhir"], value)
     return resource
