@@ -116,31 +116,27 @@ class ResourceRepository:
     def update(self, existing: StoredResource, content: str, index: IndexRows,
                now: datetime) -> StoredResource:
         """Write version existing.version_id + 1 (also revives a deleted resource)."""
-        new_version = existing.version_id + 1
-        result = self.session.execute(
-            update(ResourceRow)
-            .where(ResourceRow.pk == existing.pk, ResourceRow.version_id == existing.version_id)
-            .values(version_id=new_version, last_updated=now, deleted=False, content=content))
-        if result.rowcount != 1:
-            raise VersionConflict(f"{existing.resource_type}/{existing.id}")
-        stored = StoredResource(existing.pk, existing.resource_type, existing.id, new_version, now,
-                                False, content, "PUT")
-        self._insert_version(stored, "PUT")
-        self._clear_index(existing.pk)
+        stored = self._next_version(existing, content, now, "PUT")
         self._write_index(existing.pk, existing.resource_type, index)
         return stored
 
     def delete(self, existing: StoredResource, now: datetime) -> StoredResource:
+        return self._next_version(existing, None, now, "DELETE")
+
+    def _next_version(self, existing: StoredResource, content: str | None, now: datetime,
+                      method: str) -> StoredResource:
+        """Bump the version only if nobody else did since we read it (optimistic locking)."""
         new_version = existing.version_id + 1
         result = self.session.execute(
             update(ResourceRow)
             .where(ResourceRow.pk == existing.pk, ResourceRow.version_id == existing.version_id)
-            .values(version_id=new_version, last_updated=now, deleted=True, content=None))
+            .values(version_id=new_version, last_updated=now, deleted=content is None,
+                    content=content))
         if result.rowcount != 1:
             raise VersionConflict(f"{existing.resource_type}/{existing.id}")
         stored = StoredResource(existing.pk, existing.resource_type, existing.id, new_version, now,
-                                True, None, "DELETE")
-        self._insert_version(stored, "DELETE")
+                                content is None, content, method)
+        self._insert_version(stored, method)
         self._clear_index(existing.pk)
         return stored
 
