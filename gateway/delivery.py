@@ -43,9 +43,10 @@ class Delivery(Protocol):
     def owner(self, resource_type: str) -> str:
         """Name of the backend owning this type ("local" = no push)."""
 
-    def push(self, interaction: str, resource: dict, backend_ids: dict[tuple[str, str], str]
-             ) -> Delivered | None:
-        """Translate and send; `backend_ids` maps (type, local id) -> backend id for references.
+    def push(self, interaction: str, resource: dict, backend_ids: dict[tuple[str, str], str],
+             related: dict[tuple[str, str], dict]) -> Delivered | None:
+        """Translate and send; `backend_ids` maps (type, local id) -> backend id for references,
+        `related` holds the referenced resources a message may need (an Appointment's Patient).
         Returns None when the owner is the local store. Raises DeliveryRefused/Unavailable."""
 
 
@@ -55,5 +56,5 @@ class LocalOnly:
     def owner(self, resource_type: str) -> str:
         return "local"
 
-    def push(self, interaction: str, resource: dict, backend_ids) -> Delivered | None:
+    def push(self, interaction: str, resource: dict, backend_ids, related) -> Delivered | None:
         return None

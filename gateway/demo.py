@@ -35,14 +35,16 @@ def _write_config(data_dir: Path, host: str, port: int, sandbox: dict) -> Path:
         f'database_url = "sqlite:///{data_dir / "gateway.db"}"\n'
         f'base_url = "http://{host}:{port}/fhir"\n'
         'auth = "off"\n\n'
-        "# Patient writes go to the sandbox HL7 v2 EHR (ADT^A04/A08 over MLLP); every other type\n"
-        "# is kept in the gateway's own store (the vendor REST dialect is not built yet).\n"
+        "# Patient and Appointment writes go to the sandbox HL7 v2 EHR (ADT^A04/A08 and SIU^S12/\n"
+        "# S14/S15/S26 over MLLP); Coverage, DocumentReference and Binary stay in the gateway's\n"
+        "# own store. The sandbox REST EHR runs too (profile sandbox-rest-intake@1.0.0 can own\n"
+        "# Patient instead: swap the backends to try it).\n"
         "[[backends]]\n"
         'name = "ehr-v2"\n'
         'dialect = "hl7v2"\n'
-        'profile = "hl7v2-generic@2.5.1-1.0.0"\n'
+        'profile = "hl7v2-generic@2.5.1-1.1.0"\n'
         f'endpoint = "{sandbox["sandbox_v2_mllp"]}"\n'
-        'resources = ["Patient"]\n'
+        'resources = ["Patient", "Appointment"]\n'
         '[backends.options]\n'
         'assigning_authority = "DEMO"\n'
         'mrn_system = "urn:oid:1.2.36.146.595.217.0.1"\n'
@@ -143,8 +145,9 @@ def run_demo(port: int, data_dir: str, host: str = "127.0.0.1") -> int:
                        "read and write PHI. Do not put real patient data in it.",
             "env": {"GATEWAY_CONFIG": str(config)},
             "seeded_entries": seeded,
-            "owners": {"Patient": "ehr-v2 (HL7 v2.5.1 sandbox over MLLP)",
-                       "Appointment, Coverage, DocumentReference, Binary": "local store"},
+            "owners": {"Patient, Appointment": "ehr-v2 (HL7 v2.5.1 sandbox over MLLP, "
+                                               "profile hl7v2-generic@2.5.1-1.1.0)",
+                       "Coverage, DocumentReference, Binary, AuditEvent": "local store"},
             "logs": str(root),
             **{k: v for k, v in sandbox_info.items() if k.startswith("sandbox")},
         }

@@ -59,6 +59,7 @@ def test_demo_starts_seeds_serves_and_stops(tmp_path):
             inbox = json.loads(response.read())
         a04 = [m for m in inbox if m["type"].startswith("ADT^A04")]
         assert len(a04) == 3 and any("Rivera^Ana" in m["raw"] for m in a04)
+        assert any(m["type"].startswith("SIU^S12") for m in inbox)  # the seeded Appointment
         urls = [base, info["sandbox_rest"], info["sandbox_v2_inbox"]]
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -57,6 +57,14 @@ def phone_from_v2(value: str, _options: dict) -> str:
     return value.strip()
 
 
-TO_V2 = {"date": date_to_v2, "datetime": date_to_v2, "phone": phone_to_v2}
+def integer_from_v2(value: str, _options: dict) -> int:
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise TranslationError(value, "not an HL7 NM integer") from None
+
+
+TO_V2 = {"date": date_to_v2, "datetime": date_to_v2, "phone": phone_to_v2,
+         "integer": lambda v, _o: str(v)}
 TO_FHIR = {"date": lambda v, o: date_from_v2(v, o, date_only=True), "datetime": date_from_v2,
-           "phone": phone_from_v2}
+           "phone": phone_from_v2, "integer": integer_from_v2}

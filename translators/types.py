@@ -61,6 +61,8 @@ class TranslateContext:
     now: datetime  # aware datetime: the message timestamp
     control_id: str
     backend_ids: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    # resources the message needs besides the one translated (the Patient of an Appointment)
+    related: Mapping[tuple[str, str], dict] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)  # backend options (authority, apps)
 
 

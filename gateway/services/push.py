@@ -7,6 +7,7 @@ so the client is never told a write was delivered when it was not.
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -15,6 +16,7 @@ from gateway.delivery import Delivery, DeliveryRefused, DeliveryUnavailable
 from gateway.errors import ServiceUnavailable, Unprocessable
 from gateway.services.validation import references_in
 from gateway.store.backend_ids import BackendIdRepository
+from gateway.store.resources import ResourceRepository
 
 
 def _referenced_pairs(resource: dict) -> set[tuple[str, str]]:
@@ -26,6 +28,18 @@ def _referenced_pairs(resource: dict) -> set[tuple[str, str]]:
     return pairs
 
 
+def _related_patients(session: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+    """The referenced Patients, as stored: messages about an Appointment carry its PID."""
+    repo = ResourceRepository(session)
+    related = {}
+    for rtype, rid in pairs:
+        if rtype == "Patient":
+            stored = repo.current(rtype, rid)
+            if stored is not None and stored.content:
+                related[(rtype, rid)] = json.loads(stored.content)
+    return related
+
+
 def push_write(session: Session, delivery: Delivery, interaction: str, resource: dict,
                now: datetime) -> None:
     """Deliver one write to its owning backend and record the backend id it answered."""
@@ -33,9 +47,11 @@ def push_write(session: Session, delivery: Delivery, interaction: str, resource:
     if backend == "local":
         return
     ids = BackendIdRepository(session)
-    known = ids.lookup(backend, _referenced_pairs(resource))
+    pairs = _referenced_pairs(resource)
+    known = ids.lookup(backend, pairs)
+    related = _related_patients(session, pairs - {(resource["resourceType"], resource["id"])})
     try:
-        delivered = delivery.push(interaction, resource, known)
+        delivered = delivery.push(interaction, resource, known, related)
     except DeliveryRefused as exc:
         raise Unprocessable(f"Backend {exc.backend} refused the {interaction}: {exc.reason}") from None
     except DeliveryUnavailable as exc:

@@ -36,9 +36,10 @@ class Hl7v2Backend:
                                  connect_timeout=float(backend.options.get("connect_timeout", 5)),
                                  read_timeout=float(backend.options.get("read_timeout", 30)))
 
-    def push(self, interaction: str, resource: dict, backend_ids) -> Delivered:
+    def push(self, interaction: str, resource: dict, backend_ids, related) -> Delivered:
         ctx = TranslateContext(now=datetime.now(self.zone), control_id=uuid.uuid4().hex[:20],
-                               backend_ids=backend_ids, options=dict(self.backend.options))
+                               backend_ids=backend_ids, related=related,
+                               options=dict(self.backend.options))
         try:
             message = hl7v2.render(self.profile, interaction, resource, ctx)
         except TranslationError as exc:

@@ -40,9 +40,10 @@ class RestBackend:
                    float(backend.options.get("read_timeout", 30)))
         self.client = VendorHttpClient(backend.endpoint, auth=_auth(backend), timeout=timeout)
 
-    def push(self, interaction: str, resource: dict, backend_ids) -> Delivered:
+    def push(self, interaction: str, resource: dict, backend_ids, related) -> Delivered:
         ctx = TranslateContext(now=datetime.now(timezone.utc), control_id="",
-                               backend_ids=backend_ids, options=dict(self.backend.options))
+                               backend_ids=backend_ids, related=related,
+                               options=dict(self.backend.options))
         try:
             request = vendor_json.render(self.profile, interaction, resource, ctx)
         except TranslationError as exc:

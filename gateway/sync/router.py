@@ -33,11 +33,11 @@ class Router:
         name = self.owners.get(resource_type, self.default)
         return name if name in self.backends else "local"
 
-    def push(self, interaction: str, resource: dict, backend_ids) -> Delivered | None:
+    def push(self, interaction: str, resource: dict, backend_ids, related) -> Delivered | None:
         name = self.owner(resource["resourceType"])
         if name == "local":
             return None
-        return self.backends[name].push(interaction, resource, backend_ids)
+        return self.backends[name].push(interaction, resource, backend_ids, related)
 
     def close(self) -> None:
         for backend in self.backends.values():

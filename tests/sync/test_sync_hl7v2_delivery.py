@@ -29,8 +29,8 @@ def ehr():
 @pytest.fixture
 def gateway(ehr, settings_overrides):
     overrides = dict(settings_overrides, backends=[{
-        "name": "ehr", "dialect": "hl7v2", "profile": "hl7v2-generic@2.5.1-1.0.0",
-        "endpoint": ehr.mllp_url, "resources": ["Patient"],
+        "name": "ehr", "dialect": "hl7v2", "profile": "hl7v2-generic@2.5.1-1.1.0",
+        "endpoint": ehr.mllp_url, "resources": ["Patient", "Appointment"],
         "options": {"read_timeout": 1.5, "assigning_authority": "CLINIC"}}])
     app = create_app(settings_from_mapping(overrides))
     yield app.test_client()
@@ -82,7 +82,7 @@ def test_delete_is_not_offered_when_the_ehr_profile_has_no_delete(gateway):
     assert gateway.delete(f"/fhir/Patient/{pid}").status_code == 405
     cs = gateway.get("/fhir/metadata").get_json()
     patient = next(r for r in cs["rest"][0]["resource"] if r["type"] == "Patient")
-    assert "hl7v2-generic@2.5.1-1.0.0" in patient["documentation"]
+    assert "hl7v2-generic@2.5.1-1.1.0" in patient["documentation"]
     assert "delete" not in {i["code"] for i in patient["interaction"]}
 
 
@@ -108,3 +108,26 @@ def test_unreachable_ehr_is_503(gateway, ehr):
     response = gateway.post("/fhir/Patient", data=json.dumps(PATIENT), content_type=FHIR_JSON)
     assert response.status_code == 503
     assert _count(gateway) == 0
+
+
+def _appointments(ehr) -> list[dict]:
+    with urllib.request.urlopen(f"{ehr.http_url}/appointments", timeout=5) as response:
+        return json.loads(response.read())
+
+
+def test_appointment_book_and_cancel_arrive_as_siu(gateway, ehr):
+    pid = gateway.post("/fhir/Patient", data=json.dumps(PATIENT), content_type=FHIR_JSON).get_json()["id"]
+    appointment = {"resourceType": "Appointment", "status": "booked", "description": "Flu shot",
+                   "start": "2026-12-01T09:00:00-06:00", "end": "2026-12-01T09:20:00-06:00",
+                   "participant": [{"actor": {"reference": f"Patient/{pid}"}, "status": "accepted"}]}
+    created = gateway.post("/fhir/Appointment", data=json.dumps(appointment), content_type=FHIR_JSON)
+    assert created.status_code == 201, created.data
+    aid = created.get_json()["id"]
+    s12 = _inbox(ehr)[-1]
+    assert s12["type"].startswith("SIU^S12") and "PID|1||MRN-5001^^^CLINIC^MR||Okafor^Chinedu" in s12["raw"]
+    cancelled = dict(appointment, id=aid, status="cancelled")
+    assert gateway.put(f"/fhir/Appointment/{aid}", data=json.dumps(cancelled),
+                       content_type=FHIR_JSON).status_code == 200
+    assert _inbox(ehr)[-1]["type"].startswith("SIU^S15")
+    [stored] = _appointments(ehr)
+    assert stored["status"] == "Cancelled" and stored["patient_mrn"] == "MRN-5001"

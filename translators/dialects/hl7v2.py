@@ -62,6 +62,8 @@ def render(profile: Profile, interaction: str, resource: dict, ctx: TranslateCon
     if msg is None:
         raise TranslationError(f"{rtype}.{interaction}", f"profile {profile.key} has no message for it")
     d = Delimiters()
+    if interaction == "update" and resource.get("status") in msg.get("by_status", {}):
+        msg = dict(msg, event=msg["by_status"][resource["status"]])
     builders = {name: SegmentBuilder(name) for name in spec["structures"][msg["structure"]]}
     _msh(builders["MSH"], msg, ctx, profile.backend_version, d)
     if "EVN" in builders:
@@ -78,10 +80,47 @@ def render(profile: Profile, interaction: str, resource: dict, ctx: TranslateCon
         builders[seg].set(fld, 1, backend_id, d)
         builders[seg].set(fld, 4, ctx.options.get("assigning_authority", spec["mrn"].get("authority", "")), d)
         builders[seg].set(fld, 5, "MR", d)
+    if "placer" in spec and parse_address(spec["placer"]["v2"])[0] in builders:
+        seg, fld, _c, _s = parse_address(spec["placer"]["v2"])
+        backend_id = resource["id"]  # the gateway places the order: its id is the placer id
+        builders[seg].set(fld, 1, backend_id, d)
+        builders[seg].set(fld, 2, ctx.options.get("sending_application", "FHIR-GATEWAY"), d)
+    if rtype in spec.get("patient_ref", {}):
+        _write_patient_ref(spec, spec["patient_ref"][rtype], resource, builders, ctx, d)
     _write_fields(spec, rtype, resource, builders, ctx, d)
     lines = [_render_msh(builders["MSH"], d)] + [b.render(d) for n, b in builders.items() if n != "MSH"]
     message_type = f"{msg['code']}^{msg['event']}^{msg['structure']}"
     return Hl7v2Message("\r".join(lines) + "\r", message_type, ctx.control_id, backend_id)
+
+
+def _patient_ids(resource: dict, path: str) -> list[str]:
+    """Local ids of the Patients referenced at `path` (e.g. participant.actor)."""
+    current = [resource]
+    for step in path.split("."):
+        nxt = []
+        for item in current:
+            value = item.get(step) if isinstance(item, dict) else None
+            nxt.extend(value if isinstance(value, list) else [value] if value is not None else [])
+        current = nxt
+    return [r["reference"].split("/")[1] for r in current
+            if isinstance(r, dict) and str(r.get("reference", "")).startswith("Patient/")]
+
+
+def _write_patient_ref(spec, rule, resource, builders, ctx, d) -> None:
+    patients = _patient_ids(resource, rule["fhir"])
+    if not patients:
+        raise TranslationError(rule["fhir"], "no Patient participant to put in PID")
+    mrn = ctx.backend_ids.get(("Patient", patients[0]))
+    if mrn is None:
+        raise TranslationError(rule["fhir"], f"Patient/{patients[0]} is not known to this "
+                               "backend (register the patient there first)")
+    seg, fld, _c, _s = parse_address(rule["v2"])
+    builders[seg].set(fld, 1, mrn, d)
+    builders[seg].set(fld, 4, ctx.options.get("assigning_authority", spec["mrn"].get("authority", "")), d)
+    builders[seg].set(fld, 5, "MR", d)
+    patient = ctx.related.get(("Patient", patients[0]))
+    if patient is not None:  # PID-5 etc. are required in SIU's PID too (v2.5.1 10.6)
+        _write_fields(spec, "Patient", patient, builders, ctx, d)
 
 
 def _write_fields(spec, rtype, resource, builders, ctx, d) -> None:
@@ -131,6 +170,17 @@ def _read_resource(spec: dict, rtype: str, message: Message, options: dict) -> d
         resource["identifier"] = [{
             "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]},
             "system": options.get("mrn_system", spec["mrn"].get("default_system")), "value": mrn}]
+    if "placer" in spec and rtype != "Patient":
+        placer = message.get(spec["placer"]["v2"] + ".1")
+        if placer:
+            resource["identifier"] = [{"system": options.get("placer_system", spec["placer"]["default_system"]),
+                                       "value": placer}]
+    if rtype in spec.get("patient_ref", {}):
+        mrn = message.get(spec["patient_ref"][rtype]["v2"] + ".1")
+        if mrn:
+            resource["participant"] = [{"actor": {"identifier": {
+                "system": options.get("mrn_system", spec["mrn"].get("default_system")), "value": mrn}},
+                "status": "accepted"}]
     reverse = {name: {v: k for k, v in table.items()} | spec.get("value_maps_in", {}).get(name, {})
                for name, table in spec.get("value_maps", {}).items()}
     for line in spec.get("mappings", {}).get(rtype, []):
