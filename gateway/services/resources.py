@@ -91,6 +91,27 @@ class FhirService:
             self.audit_only(agent, interaction, 500, refs, query, "unexpected server error")
             raise
 
+    @contextmanager
+    def read_unit(self, agent: Agent, interaction: str, *, refs: tuple[str, ...] = (),
+                  query: str | None = None) -> Iterator[tuple]:
+        """Reads run in a plain read session (no writer lock); their AuditEvent is committed
+        right after, before the response leaves: no PHI is answered without its audit row."""
+        note = AuditNote()
+        try:
+            with self.db.read() as session:
+                yield session, note
+        except FhirError as exc:
+            if not getattr(exc, "audited", False):
+                self.audit_only(agent, interaction, exc.status, refs, query, exc.diagnostics)
+                exc.audited = True
+            raise
+        except Exception:
+            self.audit_only(agent, interaction, 500, refs, query, "unexpected server error")
+            raise
+        with self.db.transaction() as session:
+            audit.record(session, agent, interaction, note.status, self.clock(), note.resources,
+                         extra_refs=list(refs), query=query)
+
     def audit_only(self, agent: Agent, interaction: str, status: int, refs=(), query=None,
                    description: str = "") -> None:
         """Record a call that did no work (refused, failed): still an AuditEvent."""
@@ -99,7 +120,7 @@ class FhirService:
                          extra_refs=list(refs), query=query, description=description)
 
     def read(self, resource_type: str, resource_id: str, agent: Agent = Agent()) -> StoredResource:
-        with self.unit(agent, "read", refs=(f"{resource_type}/{resource_id}",)) as (session, note):
+        with self.read_unit(agent, "read", refs=(f"{resource_type}/{resource_id}",)) as (session, note):
             self.check(resource_type, "read")
             if resource_type == "AuditEvent":
                 return self._read_audit(session, resource_id)
@@ -109,7 +130,7 @@ class FhirService:
 
     def vread(self, resource_type: str, resource_id: str, version: str,
               agent: Agent = Agent()) -> StoredResource:
-        with self.unit(agent, "vread", refs=(f"{resource_type}/{resource_id}",)) as (session, note):
+        with self.read_unit(agent, "vread", refs=(f"{resource_type}/{resource_id}",)) as (session, note):
             self.check(resource_type, "vread")
             stored = self.interactions(session, "").vread(resource_type, resource_id, version)
             note.resources.append(json.loads(stored.content))
@@ -146,7 +167,7 @@ class FhirService:
                handling: str, compartment: tuple[str, str] | None = None,
                agent: Agent = Agent()) -> dict:
         query = f"{resource_type}?" + "&".join(f"{k}={v}" for k, v in params)
-        with self.unit(agent, "search-type", query=query) as (session, note):
+        with self.read_unit(agent, "search-type", query=query) as (session, note):
             self.check(resource_type, "search-type")
             if resource_type == "AuditEvent":
                 return audit_search_bundle(session, params, base_url=base_url,
@@ -162,7 +183,7 @@ class FhirService:
                 params: list[tuple[str, str]], *, base_url: str, agent: Agent = Agent()) -> dict:
         interaction = "history-instance" if resource_id else "history-type"
         refs = (f"{resource_type}/{resource_id}",) if resource_id else ()
-        with self.unit(agent, interaction, refs=refs) as (session, note):
+        with self.read_unit(agent, interaction, refs=refs) as (session, note):
             self.check(resource_type, interaction)
             if resource_id and self.interactions(session, "").repo.current(
                     resource_type, resource_id) is None:
