@@ -34,6 +34,7 @@ test: $(VENV)/.installed-dev
 ## make bench: the benchmarks in loadtests/ (figures, never pass/fail)
 bench: $(VENV)/.installed-dev
 	$(BIN)/python loadtests/bench_rest.py
+	$(BIN)/python loadtests/bench_translators.py
 
 serve: $(VENV)/.installed
 	$(BIN)/fhir-gateway serve --port $(PORT)
