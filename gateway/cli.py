@@ -50,6 +50,30 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return 0 if result.broken_id is None else 1
 
 
+def _cmd_listen(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from gateway.app import create_app
+    from gateway.services.inbound import InboundApplier
+    from gateway.sync.inbound import InboundHandler
+    from gateway.transports.mllp import MllpServer
+    app = create_app()
+    container = app.extensions["fhir_gateway"]
+    backend = next((b for b in container.settings.backends if b.name == args.backend), None)
+    if backend is None or backend.dialect != "hl7v2":
+        raise ConfigError(f"listen --backend: no hl7v2 backend named {args.backend!r}")
+    handler = InboundHandler(backend, container.profiles[backend.profile], InboundApplier(container.fhir))
+    server = MllpServer(args.host, args.port, handler).start()
+    print(json.dumps({"listening": f"mllp://{args.host}:{server.port}", "backend": backend.name}), flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    server.stop()
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo
     return run_demo(port=args.port, data_dir=args.data_dir, host=args.host)
@@ -87,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["upgrade", "downgrade", "current"])
     db.add_argument("revision", nargs="?")
     db.set_defaults(func=_cmd_db)
+
+    listen = sub.add_parser("listen", help="receive a backend's HL7 v2 feed over MLLP")
+    listen.add_argument("--backend", required=True, help="name of an hl7v2 backend in the config")
+    listen.add_argument("--host", default="127.0.0.1")
+    listen.add_argument("--port", type=int, default=2576)
+    listen.set_defaults(func=_cmd_listen)
 
     audit = sub.add_parser("audit", help="audit trail tools")
     audit.add_argument("action", choices=["verify"], help="prove the hash chain is intact")

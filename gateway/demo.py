@@ -1,7 +1,8 @@
 """`fhir-gateway demo`: the whole embedded stack on loopback, seeded, in the foreground.
 
 May import: gateway.app, gateway.settings, gateway.store.migrate, gateway.seed, stdlib.
-Starts the sandbox EHRs and the gateway (gunicorn) as child processes, seeds demo data through
+Starts the sandbox EHRs, the gateway (gunicorn) and the inbound MLLP listener as child
+processes, seeds demo data through
 the API's own transaction path, prints ONE line of JSON when ready, and stops every child on
 Ctrl-C / SIGTERM. Child processes are started as `python -m gateway.cli ...`, so the demo works
 from a virtualenv without the console script on PATH.
@@ -136,6 +137,12 @@ def run_demo(port: int, data_dir: str, host: str = "127.0.0.1") -> int:
         gateway = _start(["serve", "--host", host, "--port", str(port), "--workers", "2"], env,
                          root / "gateway.log")
         children.append(gateway)
+        listen_port = free_port(host)
+        listener = _start(["listen", "--backend", "ehr-v2", "--host", host, "--port", str(listen_port)],
+                          env, root / "listener.log")
+        children.append(listener)
+        if not listener.stdout.readline():  # it prints one JSON line once it listens
+            raise RuntimeError(f"the inbound listener did not start; see {root / 'listener.log'}")
         _wait_ready(f"http://{host}:{port}/readyz", gateway)
         ready = {
             "fhir_base": f"http://{host}:{port}/fhir",
@@ -145,6 +152,7 @@ def run_demo(port: int, data_dir: str, host: str = "127.0.0.1") -> int:
                        "read and write PHI. Do not put real patient data in it.",
             "env": {"GATEWAY_CONFIG": str(config)},
             "seeded_entries": seeded,
+            "inbound_listener": f"mllp://{host}:{listen_port}",
             "owners": {"Patient, Appointment": "ehr-v2 (HL7 v2.5.1 sandbox over MLLP, "
                                                "profile hl7v2-generic@2.5.1-1.1.0)",
                        "Coverage, DocumentReference, Binary, AuditEvent": "local store"},

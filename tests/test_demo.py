@@ -60,7 +60,18 @@ def test_demo_starts_seeds_serves_and_stops(tmp_path):
         a04 = [m for m in inbox if m["type"].startswith("ADT^A04")]
         assert len(a04) == 3 and any("Rivera^Ana" in m["raw"] for m in a04)
         assert any(m["type"].startswith("SIU^S12") for m in inbox)  # the seeded Appointment
-        urls = [base, info["sandbox_rest"], info["sandbox_v2_inbox"]]
+        # the EHR's own feed reaches the gateway through the inbound listener
+        host, port = info["inbound_listener"].split("//")[1].split(":")
+        adt = ("MSH|^~\\&|EHR|CLINIC|GW|GATEWAY|20261124080000||ADT^A04^ADT_A01|DEMO-IN-1|P|2.5.1\r"
+               "PID|1||MRN-FEED-1^^^DEMO^MR||Feedley^Fran||19900101|F\r")
+        body = json.dumps({"host": host, "port": int(port), "message": [adt]}).encode()
+        feed_url = info["sandbox_v2_inbox"].replace("/inbox", "/feed")
+        request = urllib.request.Request(feed_url, data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=20) as response:
+            assert "AA" in response.read().decode()
+        assert _get(f"{base}/Patient?family=Feedley")["total"] == 1
+        urls = [base, info["sandbox_rest"], info["sandbox_v2_inbox"], f"http://{host}:{port}/"]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)

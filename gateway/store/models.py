@@ -156,3 +156,19 @@ class AuditEntityRow(Base):
     patient: Mapped[str | None] = mapped_column(String(64))  # patient id when it is in a compartment
     __table_args__ = (Index("ix_audit_entities_reference", "reference"),
                       Index("ix_audit_entities_patient", "patient"),)
+
+
+class InboundMessageRow(Base):
+    """Every message a backend sent us, raw, before translation: nothing it carried (Z-segments
+    included) is lost even when translation fails, and failures can be replayed later."""
+
+    __tablename__ = "inbound_messages"
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    backend: Mapped[str] = mapped_column(String(64))
+    received: Mapped[datetime] = mapped_column(DateTime, index=True)
+    control_id: Mapped[str] = mapped_column(String(64))
+    message_type: Mapped[str] = mapped_column(String(32))
+    raw: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # applied | refused | failed
+    detail: Mapped[str] = mapped_column(Text, default="")
+    resource_ref: Mapped[str | None] = mapped_column(String(160))

@@ -1,4 +1,4 @@
-"""initial schema: resources, history, search indexes, backend ids, audit log
+"""initial schema: resources, history, search indexes, backend ids, audit log, inbound log
 
 Revision ID: 0001
 Revises: 
@@ -45,6 +45,21 @@ def upgrade() -> None:
     sa.UniqueConstraint('backend', 'resource_type', 'backend_id', name='uq_backend_ids_remote'),
     sa.UniqueConstraint('backend', 'resource_type', 'resource_id', name='uq_backend_ids_local')
     )
+    op.create_table('inbound_messages',
+    sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('backend', sa.String(length=64), nullable=False),
+    sa.Column('received', sa.DateTime(), nullable=False),
+    sa.Column('control_id', sa.String(length=64), nullable=False),
+    sa.Column('message_type', sa.String(length=32), nullable=False),
+    sa.Column('raw', sa.Text(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('detail', sa.Text(), nullable=False),
+    sa.Column('resource_ref', sa.String(length=160), nullable=True),
+    sa.PrimaryKeyConstraint('pk')
+    )
+    with op.batch_alter_table('inbound_messages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_inbound_messages_received'), ['received'], unique=False)
+
     op.create_table('resources',
     sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('resource_type', sa.String(length=64), nullable=False),
@@ -186,6 +201,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_resources_type_updated')
 
     op.drop_table('resources')
+    with op.batch_alter_table('inbound_messages', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_inbound_messages_received'))
+
+    op.drop_table('inbound_messages')
     op.drop_table('backend_ids')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_events_recorded'))
