@@ -15,6 +15,10 @@ from flask import Flask
 from gateway.api.errors import register_error_handlers
 from gateway.api.fhir import bp as fhir_blueprint
 from gateway.api.ops import bp as ops_blueprint
+from gateway.api.smart import bp as smart_blueprint
+from gateway.auth import init_auth
+from gateway.auth.discovery import security_element
+from gateway.auth.tokens import AuthService
 from gateway.capability import build_capability, supported_interactions
 from gateway.services.bundles import BundleProcessor
 from gateway.services.canonical import instant, utc_now
@@ -44,10 +48,14 @@ class Container:
     fhir: FhirService
     bundles: BundleProcessor
     started: str
+    auth: AuthService
 
     def capability(self, base_url: str) -> dict:
-        return build_capability(self.settings, self.profiles, base_url, software_version(),
-                                self.started)
+        statement = build_capability(self.settings, self.profiles, base_url, software_version(),
+                                     self.started)
+        if self.settings.auth == "on":
+            statement["rest"][0]["security"] = security_element(base_url)
+        return statement
 
 
 def _settings(config: Settings | Mapping[str, Any] | None) -> Settings:
@@ -72,7 +80,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     _check_schema(db)
     supported = supported_interactions(settings, profiles)  # raises ConfigError if a profile lies
     fhir = FhirService(db, settings, supported, delivery=Router(settings, profiles))
-    container = Container(settings, db, profiles, fhir, BundleProcessor(fhir), instant(utc_now()))
+    container = Container(settings, db, profiles, fhir, BundleProcessor(fhir), instant(utc_now()),
+                          AuthService(db, utc_now))
 
     app = Flask("gateway")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -81,6 +90,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.url_map.strict_slashes = False
     app.extensions["fhir_gateway"] = container
     register_error_handlers(app)
+    init_auth(app)
+    app.register_blueprint(smart_blueprint)
     app.register_blueprint(fhir_blueprint)
     app.register_blueprint(ops_blueprint)
     if settings.auth == "off":

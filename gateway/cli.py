@@ -74,6 +74,18 @@ def _cmd_listen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_clients(args: argparse.Namespace) -> int:
+    from gateway.app import create_app
+    container = create_app().extensions["fhir_gateway"]
+    try:
+        created = container.auth.add_client(args.name, " ".join(args.scope), args.role)
+    except ValueError as exc:
+        print(f"fhir-gateway: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(created))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo
     return run_demo(port=args.port, data_dir=args.data_dir, host=args.host)
@@ -117,6 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument("--host", default="127.0.0.1")
     listen.add_argument("--port", type=int, default=2576)
     listen.set_defaults(func=_cmd_listen)
+
+    clients = sub.add_parser("clients", help="register OAuth2 / SMART clients")
+    clients.add_argument("action", choices=["add"])
+    clients.add_argument("name")
+    clients.add_argument("--scope", nargs="+", required=True, help="SMART scopes, e.g. system/*.rs")
+    clients.add_argument("--role", required=True,
+                         choices=["front_desk", "clinician", "billing", "integration_admin", "auditor"])
+    clients.set_defaults(func=_cmd_clients)
 
     audit = sub.add_parser("audit", help="audit trail tools")
     audit.add_argument("action", choices=["verify"], help="prove the hash chain is intact")

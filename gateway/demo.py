@@ -31,11 +31,11 @@ def free_port(host: str) -> int:
 def _write_config(data_dir: Path, host: str, port: int, sandbox: dict) -> Path:
     config = data_dir / "gateway.toml"
     config.write_text(
-        "# Written by `fhir-gateway demo`. Auth is OFF in this demo until SMART lands.\n"
+        "# Written by `fhir-gateway demo`: SMART auth is on; the ready line carries a token.\n"
         f'data_dir = "{data_dir}"\n'
         f'database_url = "sqlite:///{data_dir / "gateway.db"}"\n'
         f'base_url = "http://{host}:{port}/fhir"\n'
-        'auth = "off"\n\n'
+        'auth = "on"\n\n'
         "# Patient and Appointment writes go to the sandbox HL7 v2 EHR (ADT^A04/A08 and SIU^S12/\n"
         "# S14/S15/S26 over MLLP); Coverage, DocumentReference and Binary stay in the gateway's\n"
         "# own store. The sandbox REST EHR runs too (profile sandbox-rest-intake@1.0.0 can own\n"
@@ -84,7 +84,7 @@ def _start_sandboxes(host: str, data_dir: Path, env: dict) -> tuple[subprocess.P
     return proc, json.loads(line)
 
 
-def _seed(config: Path) -> int:
+def _seed(config: Path, token: str) -> int:
     """Seed through the API itself. Patients go one by one (each is an ADT^A04 to the v2
     sandbox, and a transaction may carry only one backend-owned write); the rest follows as
     one transaction with the Patients' urn:uuid references rewritten."""
@@ -92,7 +92,7 @@ def _seed(config: Path) -> int:
     from gateway.settings import load_settings
     app = create_app(load_settings(environ={"GATEWAY_CONFIG": str(config)}))
     client = app.test_client()
-    headers = {"Content-Type": "application/fhir+json"}
+    headers = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {token}"}
     bundle, ids, rest = demo_bundle(), {}, []
     for entry in bundle["entry"]:
         if entry["resource"]["resourceType"] != "Patient":
@@ -114,6 +114,24 @@ def _seed(config: Path) -> int:
     return len(ids) + len(response.get_json()["entry"])
 
 
+def _demo_token(config: Path, base: str) -> tuple[str, dict]:
+    """A token of the demo integration_admin client (registered once, kept in the data dir)."""
+    from gateway.app import create_app
+    from gateway.settings import load_settings
+    app = create_app(load_settings(environ={"GATEWAY_CONFIG": str(config)}))
+    auth = app.extensions["fhir_gateway"].auth
+    saved = config.with_name("demo-client.json")
+    if saved.exists():
+        client = json.loads(saved.read_text())
+    else:
+        client = auth.add_client("demo-admin", "system/*.cruds", "integration_admin")
+        saved.write_text(json.dumps(client))
+        saved.chmod(0o600)
+    token = auth.client_credentials(client["client_id"], client["client_secret"], None, base)
+    app.extensions["fhir_gateway"].db.dispose()
+    return token["access_token"], client
+
+
 def run_demo(port: int, data_dir: str, host: str = "127.0.0.1") -> int:
     from gateway.store.migrate import upgrade
     root = Path(data_dir).resolve()
@@ -133,7 +151,9 @@ def run_demo(port: int, data_dir: str, host: str = "127.0.0.1") -> int:
         env = dict(os.environ, GATEWAY_CONFIG=str(config))
         env.pop("GATEWAY_DATABASE_URL", None)
         upgrade(f"sqlite:///{root / 'gateway.db'}")
-        seeded = _seed(config)
+        base = f"http://{host}:{port}/fhir"
+        token, client = _demo_token(config, base)
+        seeded = _seed(config, token)
         gateway = _start(["serve", "--host", host, "--port", str(port), "--workers", "2"], env,
                          root / "gateway.log")
         children.append(gateway)
@@ -146,10 +166,13 @@ def run_demo(port: int, data_dir: str, host: str = "127.0.0.1") -> int:
         _wait_ready(f"http://{host}:{port}/readyz", gateway)
         ready = {
             "fhir_base": f"http://{host}:{port}/fhir",
-            "token": None,
-            "auth": "off",
-            "warning": "AUTH IS OFF in this demo (GATEWAY_AUTH=off): anyone on this machine can "
-                       "read and write PHI. Do not put real patient data in it.",
+            "token": token,
+            "token_expires_in": 3600,
+            "client_id": client["client_id"],
+            "token_endpoint": f"http://{host}:{port}/oauth/token",
+            "auth": "on",
+            "warning": "Demo data only: do not put real patient data in it. The demo client's "
+                       "secret is in demo-client.json in the data dir (get new tokens with it).",
             "env": {"GATEWAY_CONFIG": str(config)},
             "seeded_entries": seeded,
             "inbound_listener": f"mllp://{host}:{listen_port}",

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 import pytest
@@ -21,8 +22,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _get(url: str) -> dict:
-    request = urllib.request.Request(url, headers={"Accept": "application/fhir+json"})
+def _get(url: str, token: str | None = None) -> dict:
+    headers = {"Accept": "application/fhir+json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, headers=headers)
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
@@ -48,9 +52,15 @@ def test_demo_starts_seeds_serves_and_stops(tmp_path):
         base = info["fhir_base"]
         assert base == f"http://127.0.0.1:{port}/fhir"
         assert os.path.exists(info["env"]["GATEWAY_CONFIG"])
-        assert info["auth"] == "off" and "AUTH IS OFF" in info["warning"]
+        assert info["auth"] == "on" and info["token"]
+        token = info["token"]
         assert _get(f"{base}/metadata")["resourceType"] == "CapabilityStatement"
-        found = _get(f"{base}/Patient?family=Rivera")
+        try:
+            _get(f"{base}/Patient?family=Rivera")
+            raise AssertionError("a search without a token must be refused")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 401
+        found = _get(f"{base}/Patient?family=Rivera", token)
         assert found["total"] == 1
         assert found["entry"][0]["resource"]["name"][0]["given"][0] == "Ana"
         for key in ("sandbox_rest", "sandbox_v2_inbox"):
@@ -70,7 +80,9 @@ def test_demo_starts_seeds_serves_and_stops(tmp_path):
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=20) as response:
             assert "AA" in response.read().decode()
-        assert _get(f"{base}/Patient?family=Feedley")["total"] == 1
+        assert _get(f"{base}/Patient?family=Feedley", token)["total"] == 1
+        audit = _get(f"{base}/AuditEvent?entity=Patient/{found['entry'][0]['resource']['id']}", token)
+        assert audit["total"] >= 1  # the demo token's client is integration_admin: sees the trail
         urls = [base, info["sandbox_rest"], info["sandbox_v2_inbox"], f"http://{host}:{port}/"]
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -14,8 +14,10 @@ from flask import Blueprint, Response, current_app, request
 from gateway.api.negotiation import (binary_from_raw, is_json_content, json_body, prefer,
                                      response_format, wants_raw_binary)
 from gateway.api.responses import fhir_response, version_headers, write_response
+from gateway.auth.access import current_access
 from gateway.services.audit import Agent
-from gateway.errors import BadRequest, Issue, UnsupportedMediaType, operation_outcome
+from gateway.services.compartment import patients_of
+from gateway.errors import BadRequest, Forbidden, Issue, UnsupportedMediaType, operation_outcome
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 
@@ -32,8 +34,34 @@ def _base_url() -> str:
 
 
 def _agent() -> Agent:
-    """Who is calling, for the audit trail (the SMART layer fills in client, user and role)."""
-    return Agent(address=request.remote_addr)
+    """Who is calling, for the audit trail: the token's client, user and role."""
+    access = current_access()
+    if access is None:
+        return Agent(address=request.remote_addr)
+    return Agent(client_id=access.client_id, user=access.user, role=access.role,
+                 address=request.remote_addr)
+
+
+def _compartment(rtype: str, interaction: str) -> tuple[str, str] | None:
+    access = current_access()
+    patient = access.patient_compartment(rtype, interaction) if access else None
+    return ("Patient", patient) if patient else None
+
+
+def _confine_body(rtype: str, body, interaction: str) -> None:
+    """A patient/-scoped token may only write into its patient's compartment."""
+    compartment = _compartment(rtype, interaction)
+    if compartment and isinstance(body, dict) and compartment[1] not in patients_of(
+            dict(body, id=body.get("id", ""))):
+        raise Forbidden(f"a patient/-scoped token may only write {rtype} resources of its patient")
+
+
+def _confine(stored, interaction: str):
+    """A patient/-scoped token may only see its patient's compartment (403 otherwise)."""
+    compartment = _compartment(stored.resource_type, interaction)
+    if compartment and compartment[1] not in patients_of(json.loads(stored.content)):
+        raise Forbidden(f"{stored.resource_type}/{stored.id} is outside the patient in context")
+    return stored
 
 
 def _handling() -> str:
@@ -60,14 +88,18 @@ def metadata() -> Response:
 @bp.post("/")
 @bp.post("")
 def bundle() -> Response:
-    return fhir_response(_container().bundles.process(json_body(request), _base_url(), agent=_agent()))
+    access = current_access()
+    return fhir_response(_container().bundles.process(
+        json_body(request), _base_url(), agent=_agent(),
+        authorize=access.authorize if access else None))
 
 
 @bp.get("/<rtype>")
 def search(rtype: str) -> Response:
     params = list(request.args.items(multi=True))
     return fhir_response(_container().fhir.search(rtype, params, base_url=_base_url(),
-                                                  handling=_handling(), agent=_agent()))
+                                                  handling=_handling(), agent=_agent(),
+                                                  compartment=_compartment(rtype, "search-type")))
 
 
 @bp.post("/<rtype>/_search")
@@ -76,12 +108,14 @@ def search_post(rtype: str) -> Response:
         raise UnsupportedMediaType("POST _search takes application/x-www-form-urlencoded")
     params = list(request.args.items(multi=True)) + list(request.form.items(multi=True))
     return fhir_response(_container().fhir.search(rtype, params, base_url=_base_url(),
-                                                  handling=_handling(), agent=_agent()))
+                                                  handling=_handling(), agent=_agent(),
+                                                  compartment=_compartment(rtype, "search-type")))
 
 
 @bp.post("/<rtype>")
 def create(rtype: str) -> Response:
     body = binary_from_raw(request) if rtype == "Binary" and not is_json_content(request) else json_body(request)
+    _confine_body(rtype, body, "create")
     result = _container().fhir.create(rtype, body, base_url=_base_url(),
                                       if_none_exist=request.headers.get("If-None-Exist"),
                                       agent=_agent())
@@ -94,7 +128,7 @@ def create(rtype: str) -> Response:
 @bp.get(f"/<rtype>/{_ID}")
 def read(rtype: str, rid: str) -> Response:
     stored = _container().fhir.read(rtype, rid, agent=_agent())
-    return _resource_response(stored)
+    return _resource_response(_confine(stored, "read"))
 
 
 @bp.put(f"/<rtype>/{_ID}")
@@ -102,6 +136,7 @@ def update(rtype: str, rid: str) -> Response:
     body = binary_from_raw(request) if rtype == "Binary" and not is_json_content(request) else json_body(request)
     if rtype == "Binary" and isinstance(body, dict) and "id" not in body and not is_json_content(request):
         body["id"] = rid
+    _confine_body(rtype, body, "update")
     result = _container().fhir.update(rtype, rid, body, base_url=_base_url(),
                                       if_match=request.headers.get("If-Match"), agent=_agent())
     status = 201 if result.created else 200
@@ -132,7 +167,7 @@ def history_instance(rtype: str, rid: str) -> Response:
 
 @bp.get(f"/<rtype>/{_ID}/_history/<vid>")
 def vread(rtype: str, rid: str, vid: str) -> Response:
-    return _resource_response(_container().fhir.vread(rtype, rid, vid, agent=_agent()))
+    return _resource_response(_confine(_container().fhir.vread(rtype, rid, vid, agent=_agent()), "vread"))
 
 
 def _resource_response(stored) -> Response:

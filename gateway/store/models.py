@@ -172,3 +172,34 @@ class InboundMessageRow(Base):
     status: Mapped[str] = mapped_column(String(16))  # applied | refused | failed
     detail: Mapped[str] = mapped_column(Text, default="")
     resource_ref: Mapped[str | None] = mapped_column(String(160))
+
+
+class OAuthClientRow(Base):
+    """A registered OAuth 2.0 / SMART client (secret stored as a salted scrypt hash)."""
+
+    __tablename__ = "oauth_clients"
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    secret_hash: Mapped[str | None] = mapped_column(String(256))
+    scope: Mapped[str] = mapped_column(Text)  # the most this client may ever be granted
+    role: Mapped[str] = mapped_column(String(32))
+    created: Mapped[datetime] = mapped_column(DateTime)
+
+
+class SigningKeyRow(Base):
+    """RSA keys that sign access tokens; the newest signs, older ones still verify (rotation)."""
+
+    __tablename__ = "signing_keys"
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    kid: Mapped[str] = mapped_column(String(64), unique=True)
+    private_pem: Mapped[str] = mapped_column(Text)
+    created: Mapped[datetime] = mapped_column(DateTime)
+
+
+class RevokedTokenRow(Base):
+    """Access tokens revoked before they expire (RFC 7009), by jti."""
+
+    __tablename__ = "revoked_tokens"
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires: Mapped[datetime] = mapped_column(DateTime)

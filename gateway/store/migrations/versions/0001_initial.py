@@ -1,4 +1,4 @@
-"""initial schema: resources, history, search indexes, backend ids, audit log, inbound log
+"""initial schema: resources, history, search indexes, backend ids, audit log, inbound log, oauth
 
 Revision ID: 0001
 Revises: 
@@ -60,6 +60,17 @@ def upgrade() -> None:
     with op.batch_alter_table('inbound_messages', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_inbound_messages_received'), ['received'], unique=False)
 
+    op.create_table('oauth_clients',
+    sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('client_id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=128), nullable=False),
+    sa.Column('secret_hash', sa.String(length=256), nullable=True),
+    sa.Column('scope', sa.Text(), nullable=False),
+    sa.Column('role', sa.String(length=32), nullable=False),
+    sa.Column('created', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('pk'),
+    sa.UniqueConstraint('client_id')
+    )
     op.create_table('resources',
     sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('resource_type', sa.String(length=64), nullable=False),
@@ -74,6 +85,19 @@ def upgrade() -> None:
     with op.batch_alter_table('resources', schema=None) as batch_op:
         batch_op.create_index('ix_resources_type_updated', ['resource_type', 'last_updated'], unique=False)
 
+    op.create_table('revoked_tokens',
+    sa.Column('jti', sa.String(length=64), nullable=False),
+    sa.Column('expires', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('jti')
+    )
+    op.create_table('signing_keys',
+    sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('kid', sa.String(length=64), nullable=False),
+    sa.Column('private_pem', sa.Text(), nullable=False),
+    sa.Column('created', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('pk'),
+    sa.UniqueConstraint('kid')
+    )
     op.create_table('audit_entities',
     sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('audit_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -197,10 +221,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_audit_entities_audit_pk'))
 
     op.drop_table('audit_entities')
+    op.drop_table('signing_keys')
+    op.drop_table('revoked_tokens')
     with op.batch_alter_table('resources', schema=None) as batch_op:
         batch_op.drop_index('ix_resources_type_updated')
 
     op.drop_table('resources')
+    op.drop_table('oauth_clients')
     with op.batch_alter_table('inbound_messages', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_inbound_messages_received'))
 

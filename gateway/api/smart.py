@@ -1,0 +1,108 @@
+"""SMART discovery and the OAuth 2.0 endpoints: token, introspection, revocation, JWKS.
+
+May import: flask, gateway.auth. Discovery (SMART App Launch 2.x conformance.md) answers JSON
+whatever the Accept header; token responses carry Cache-Control: no-store and Pragma:
+no-cache (RFC 6749 5.1). Only the client_credentials grant is offered so far: the
+authorization-code launch (PKCE, login, patient picker) is not built yet, and discovery says
+exactly that (no launch capabilities, no authorization_endpoint).
+"""
+from __future__ import annotations
+
+import base64
+from urllib.parse import unquote
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from gateway.auth import fhir_base_url
+from gateway.auth.tokens import AuthError
+
+bp = Blueprint("smart", __name__)
+
+
+def _auth():
+    return current_app.extensions["fhir_gateway"].auth
+
+
+def _server_root() -> str:
+    return fhir_base_url().rsplit("/fhir", 1)[0]
+
+
+def smart_configuration() -> dict:
+    root = _server_root()
+    return {
+        "token_endpoint": f"{root}/oauth/token",
+        "introspection_endpoint": f"{root}/oauth/introspect",
+        "revocation_endpoint": f"{root}/oauth/revoke",
+        "jwks_uri": f"{root}/oauth/jwks",
+        "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "grant_types_supported": ["client_credentials"],
+        "scopes_supported": ["system/*.cruds", "system/*.rs", "user/*.cruds", "user/*.rs",
+                             "system/*.read", "system/*.write", "system/*.*"],
+        "response_types_supported": [],
+        "code_challenge_methods_supported": ["S256"],
+        "capabilities": ["client-confidential-symmetric", "permission-v1", "permission-v2"],
+    }
+
+
+@bp.get("/fhir/.well-known/smart-configuration")
+def well_known() -> Response:
+    response = jsonify(smart_configuration())
+    response.headers["Access-Control-Allow-Origin"] = request.headers.get("Origin", "*")
+    return response
+
+
+@bp.get("/oauth/jwks")
+def jwks() -> Response:
+    return jsonify(_auth().jwks())
+
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+def _oauth_error(exc: AuthError) -> Response:
+    response = jsonify(error=exc.error, error_description=exc.description)
+    response.status_code = exc.status
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Basic realm="oauth"'
+    return _no_store(response)
+
+
+def _basic_credentials() -> tuple[str, str]:
+    header = request.headers.get("Authorization", "")
+    if not header.lower().startswith("basic "):
+        raise AuthError("invalid_client", "client_secret_basic authentication is required", 401)
+    try:
+        client_id, _, secret = base64.b64decode(header[6:].strip()).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        raise AuthError("invalid_client", "malformed Basic credentials", 401) from None
+    return unquote(client_id), unquote(secret)  # RFC 6749 2.3.1: form-urlencoded then base64
+
+
+@bp.post("/oauth/token")
+def token() -> Response:
+    try:
+        if request.form.get("grant_type") != "client_credentials":
+            raise AuthError("unsupported_grant_type", "only client_credentials is supported")
+        client_id, secret = _basic_credentials()
+        body = _auth().client_credentials(client_id, secret, request.form.get("scope"), fhir_base_url())
+    except AuthError as exc:
+        return _oauth_error(exc)
+    return _no_store(jsonify(body))
+
+
+@bp.post("/oauth/introspect")
+def introspect() -> Response:
+    try:
+        _auth().authenticate_client(*_basic_credentials())
+    except AuthError as exc:
+        return _oauth_error(exc)
+    return _no_store(jsonify(_auth().introspect(request.form.get("token", ""), fhir_base_url())))
+
+
+@bp.post("/oauth/revoke")
+def revoke() -> Response:
+    _auth().revoke(request.form.get("token", ""), fhir_base_url())
+    return _no_store(Response("", 200))

@@ -1,0 +1,57 @@
+"""SMART on FHIR authorization: token checking and scope enforcement for the FHIR API.
+
+May import: flask, gateway.errors, gateway.services (audit), gateway.store (via tokens),
+gateway.auth.*. `init_auth(app)` installs one guard for every FHIR request: no token or a
+bad one is 401 with WWW-Authenticate (RFC 6750 3); a scope that does not cover the
+interaction is 403. /fhir/metadata needs no token. With `auth = "off"` (set explicitly) the
+guard lets everything through.
+"""
+from __future__ import annotations
+
+from flask import Flask, current_app, request
+
+from gateway.auth.access import Access, set_access
+from gateway.auth.tokens import AuthError
+from gateway.errors import Unauthorized
+
+ENDPOINT_INTERACTIONS = {
+    "fhir.search": "search-type", "fhir.search_post": "search-type", "fhir.create": "create",
+    "fhir.read": "read", "fhir.vread": "vread", "fhir.update": "update", "fhir.delete": "delete",
+    "fhir.history_type": "history-type", "fhir.history_instance": "history-instance",
+}
+_OPEN = {"fhir.metadata"}
+
+
+def fhir_base_url() -> str:
+    configured = current_app.extensions["fhir_gateway"].settings.base_url
+    return configured.rstrip("/") if configured else request.host_url.rstrip("/") + "/fhir"
+
+
+def _guard() -> None:
+    if request.blueprint != "fhir":
+        return
+    container = current_app.extensions["fhir_gateway"]
+    set_access(None)
+    if container.settings.auth == "off" or request.endpoint in _OPEN:
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("a Bearer access token is required",
+                           headers={"WWW-Authenticate": 'Bearer realm="fhir"'})
+    try:
+        claims = container.auth.verify(token.strip(), fhir_base_url())
+    except AuthError as exc:
+        raise Unauthorized(exc.description, headers={
+            "WWW-Authenticate": f'Bearer realm="fhir", error="invalid_token", '
+                                f'error_description="{exc.description}"'}) from None
+    access = Access.of(claims.client_id, claims.role, claims.scope, claims.patient, claims.user)
+    set_access(access)
+    rtype = (request.view_args or {}).get("rtype")
+    interaction = ENDPOINT_INTERACTIONS.get(request.endpoint or "")
+    if rtype and interaction:
+        access.authorize(rtype, interaction)
+
+
+def init_auth(app: Flask) -> None:
+    app.before_request(_guard)

@@ -1,0 +1,56 @@
+"""Access: what the current request's token allows, checked on every interaction.
+
+May import: flask, gateway.errors, gateway.auth.scopes. SMART patient/ scopes confine access to
+the patient in context (the Patient itself, Appointments where it participates, Coverages where
+it is beneficiary, DocumentReferences where it is subject); a request outside is 403, and a
+search is restricted to the compartment, never leaking other patients' resources.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import g
+
+from gateway.auth.scopes import Scope, allowed, parse_scopes
+from gateway.errors import Forbidden
+
+
+@dataclass(frozen=True)
+class Access:
+    client_id: str
+    role: str
+    scope: str
+    patient: str | None = None
+    user: str | None = None
+    scopes: tuple[Scope, ...] = field(default=())
+
+    @classmethod
+    def of(cls, client_id: str, role: str, scope: str, patient: str | None = None,
+           user: str | None = None) -> "Access":
+        return cls(client_id, role, scope, patient, user, tuple(parse_scopes(scope)))
+
+    def authorize(self, resource_type: str, interaction: str) -> None:
+        if not allowed(list(self.scopes), resource_type, interaction):
+            raise Forbidden(f"the token's scopes do not allow {interaction} on {resource_type}")
+
+    def patient_compartment(self, resource_type: str, interaction: str) -> str | None:
+        """The patient id when only patient/ scopes grant this (so results must be confined)."""
+        contexts = allowed(list(self.scopes), resource_type, interaction)
+        if contexts == {"patient"}:
+            if not self.patient:
+                raise Forbidden("patient/ scopes need a patient in context")
+            return self.patient
+        return None
+
+    def require_role(self, *roles: str) -> None:
+        if self.role not in roles:
+            raise Forbidden(f"this operation needs role {' or '.join(roles)}")
+
+
+def current_access() -> Access | None:
+    """The Access of this request (None when auth is off)."""
+    return g.get("fhir_access")
+
+
+def set_access(access: Access | None) -> None:
+    g.fhir_access = access

@@ -1,0 +1,203 @@
+"""AuthService: clients, RS256-signed JWT access tokens, verification, introspection, revocation.
+
+May import: joserfc, gateway.store, gateway.auth.*, stdlib. Tokens (RFC 9068 JWT profile):
+iss, sub, aud (the FHIR base), client_id, scope, role, jti, iat, exp, and patient when in
+context. Signing keys live in the store; the newest signs, every stored key verifies, so a
+rotation never invalidates tokens already handed out. Parsed keys are cached per service.
+"""
+from __future__ import annotations
+
+import calendar
+import hashlib
+import hmac
+import os
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet, RSAKey
+
+from gateway.auth.roles import ceiling
+from gateway.auth.scopes import cap, parse_scopes
+from gateway.store.auth import AuthRepository
+from gateway.store.models import OAuthClientRow
+
+TOKEN_LIFETIME = 3600
+
+
+class AuthError(Exception):
+    """An OAuth error (RFC 6749 5.2): `error` code, description, HTTP status."""
+
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.error, self.description, self.status = error, description, status
+
+
+def _epoch(moment: datetime) -> int:
+    return calendar.timegm(moment.utctimetuple())  # the clock is naive UTC
+
+
+def hash_secret(secret: str) -> str:
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(secret.encode(), salt=salt, n=2**14, r=8, p=1)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def check_secret(secret: str, stored: str | None) -> bool:
+    if not stored or not stored.startswith("scrypt$"):
+        return False
+    _scheme, salt, digest = stored.split("$")
+    candidate = hashlib.scrypt(secret.encode(), salt=bytes.fromhex(salt), n=2**14, r=8, p=1)
+    return hmac.compare_digest(candidate.hex(), digest)
+
+
+@dataclass(frozen=True)
+class _Client:
+    client_id: str
+    secret_hash: str | None
+    scope: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Claims:
+    client_id: str
+    role: str
+    scope: str
+    jti: str
+    exp: int
+    patient: str | None = None
+    user: str | None = None
+
+
+class AuthService:
+    def __init__(self, db, clock) -> None:
+        self.db, self.clock = db, clock
+        self._keys: KeySet | None = None
+        self._signing: RSAKey | None = None
+
+    # -- keys ------------------------------------------------------------------------------
+    def _load_keys(self) -> None:
+        with self.db.transaction() as session:
+            repo = AuthRepository(session)
+            rows = repo.keys()
+            if not rows:
+                key = RSAKey.generate_key(2048, parameters={"kid": uuid.uuid4().hex[:16], "alg": "RS256", "use": "sig"})
+                repo.add_key(key.kid, key.as_pem(private=True).decode(), self.clock())
+                rows = repo.keys()
+        keys = [RSAKey.import_key(r.private_pem, parameters={"kid": r.kid, "alg": "RS256", "use": "sig"})
+                for r in rows]
+        self._keys, self._signing = KeySet(keys), keys[0]
+
+    def rotate_key(self) -> str:
+        key = RSAKey.generate_key(2048, parameters={"kid": uuid.uuid4().hex[:16], "alg": "RS256", "use": "sig"})
+        with self.db.transaction() as session:
+            AuthRepository(session).add_key(key.kid, key.as_pem(private=True).decode(), self.clock())
+        self._keys = None
+        return key.kid
+
+    def jwks(self) -> dict:
+        if self._keys is None:
+            self._load_keys()
+        return {"keys": [k.as_dict(private=False) for k in self._keys.keys]}
+
+    # -- clients ---------------------------------------------------------------------------
+    def add_client(self, name: str, scope: str, role: str, *, with_secret: bool = True) -> dict:
+        granted = cap(scope, ceiling(role))
+        if not granted:
+            raise ValueError(f"none of the scopes {scope!r} is allowed for role {role}")
+        client_id, secret = f"{name}-{secrets.token_hex(6)}", secrets.token_urlsafe(32) if with_secret else None
+        with self.db.transaction() as session:
+            AuthRepository(session).add_client(OAuthClientRow(
+                client_id=client_id, name=name, secret_hash=hash_secret(secret) if secret else None,
+                scope=granted, role=role, created=self.clock()))
+        out = {"client_id": client_id, "scope": granted, "role": role}
+        if secret:
+            out["client_secret"] = secret
+        return out
+
+    def authenticate_client(self, client_id: str, secret: str) -> None:
+        client = self._client(client_id)
+        if client is None or not check_secret(secret, client.secret_hash):
+            raise AuthError("invalid_client", "client authentication failed", 401)
+
+    def _client(self, client_id: str) -> _Client | None:
+        with self.db.read() as session:
+            row = AuthRepository(session).client(client_id)
+            return None if row is None else _Client(row.client_id, row.secret_hash, row.scope, row.role)
+
+    # -- tokens ----------------------------------------------------------------------------
+    def client_credentials(self, client_id: str, secret: str, requested: str | None, aud: str) -> dict:
+        """RFC 6749 4.4 / SMART backend services with a symmetric secret."""
+        client = self._client(client_id)
+        if client is None or not check_secret(secret, client.secret_hash):
+            raise AuthError("invalid_client", "client authentication failed", 401)
+        try:
+            granted = cap(requested or client.scope, client.scope)
+        except ValueError as exc:
+            raise AuthError("invalid_scope", str(exc)) from None
+        if not parse_scopes(granted):
+            raise AuthError("invalid_scope", "none of the requested scopes may be granted to this client")
+        return self.issue(client.client_id, client.role, granted, aud)
+
+    def issue(self, client_id: str, role: str, scope: str, aud: str, *, patient: str | None = None,
+              user: str | None = None, lifetime: int = TOKEN_LIFETIME) -> dict:
+        if self._signing is None:
+            self._load_keys()
+        now = _epoch(self.clock())
+        claims = {"iss": aud, "sub": user or client_id, "aud": aud, "client_id": client_id,
+                  "scope": scope, "role": role, "jti": uuid.uuid4().hex, "iat": now, "exp": now + lifetime}
+        if patient:
+            claims["patient"] = patient
+        token = jwt.encode({"alg": "RS256", "kid": self._signing.kid, "typ": "at+jwt"}, claims, self._signing)
+        body = {"access_token": token, "token_type": "Bearer", "expires_in": lifetime, "scope": scope}
+        if patient:
+            body["patient"] = patient
+        return body
+
+    def verify(self, token: str, aud: str) -> Claims:
+        """Claims of a valid token; AuthError('invalid_token') for anything else."""
+        if self._keys is None:
+            self._load_keys()
+        try:
+            decoded = jwt.decode(token, self._keys, algorithms=["RS256"])
+        except (JoseError, ValueError) as exc:
+            raise AuthError("invalid_token", f"token rejected: {type(exc).__name__}", 401) from None
+        c = decoded.claims
+        now = _epoch(self.clock())
+        if c.get("aud") != aud:
+            raise AuthError("invalid_token", "token audience is not this server", 401)
+        if not isinstance(c.get("exp"), int) or c["exp"] <= now:
+            raise AuthError("invalid_token", "token expired", 401)
+        with self.db.read() as session:
+            if AuthRepository(session).is_revoked(str(c.get("jti"))):
+                raise AuthError("invalid_token", "token revoked", 401)
+        return Claims(c["client_id"], c.get("role", ""), c.get("scope", ""), c["jti"], c["exp"],
+                      c.get("patient"), c.get("sub") if c.get("sub") != c["client_id"] else None)
+
+    def introspect(self, token: str, aud: str) -> dict:
+        """RFC 7662: an invalid, expired or revoked token answers exactly {"active": false}."""
+        try:
+            claims = self.verify(token, aud)
+        except AuthError:
+            return {"active": False}
+        out = {"active": True, "scope": claims.scope, "client_id": claims.client_id,
+               "exp": claims.exp, "token_type": "Bearer", "sub": claims.user or claims.client_id}
+        if claims.patient:
+            out["patient"] = claims.patient
+        return out
+
+    def revoke(self, token: str, aud: str) -> None:
+        """RFC 7009: revoking an unknown or invalid token is not an error."""
+        try:
+            claims = self.verify(token, aud)
+        except AuthError:
+            return
+        with self.db.transaction() as session:
+            AuthRepository(session).revoke(claims.jti, datetime.utcfromtimestamp(claims.exp))
+
+
+__all__ = ["AuthService", "AuthError", "Claims", "timedelta"]

@@ -1,0 +1,41 @@
+"""AuthRepository: OAuth clients, token signing keys and revoked tokens.
+
+May import: sqlalchemy, stdlib, gateway.store.models.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.store.models import OAuthClientRow, RevokedTokenRow, SigningKeyRow
+
+
+class AuthRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def client(self, client_id: str) -> OAuthClientRow | None:
+        return self.session.execute(select(OAuthClientRow).where(
+            OAuthClientRow.client_id == client_id)).scalar_one_or_none()
+
+    def add_client(self, row: OAuthClientRow) -> None:
+        self.session.add(row)
+        self.session.flush()
+
+    def keys(self) -> list[SigningKeyRow]:
+        """Newest first."""
+        return list(self.session.execute(select(SigningKeyRow).order_by(SigningKeyRow.pk.desc())).scalars())
+
+    def add_key(self, kid: str, private_pem: str, now: datetime) -> None:
+        self.session.add(SigningKeyRow(kid=kid, private_pem=private_pem, created=now))
+        self.session.flush()
+
+    def revoke(self, jti: str, expires: datetime) -> None:
+        if self.session.get(RevokedTokenRow, jti) is None:
+            self.session.add(RevokedTokenRow(jti=jti, expires=expires))
+            self.session.flush()
+
+    def is_revoked(self, jti: str) -> bool:
+        return self.session.get(RevokedTokenRow, jti) is not None
