@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Mapping
 
-from flask import Flask
+from flask import Flask, request
 
 from gateway.api.errors import register_error_handlers
 from gateway.api.fhir import bp as fhir_blueprint
@@ -94,6 +94,13 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(smart_blueprint)
     app.register_blueprint(fhir_blueprint)
     app.register_blueprint(ops_blueprint)
+    @app.after_request
+    def _hsts(response):
+        # RFC 6797: browsers keep to HTTPS once they saw it here (only sent over TLS).
+        if request.is_secure:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        return response
+
     if settings.auth == "off":
         app.logger.warning("AUTH IS OFF (GATEWAY_AUTH=off): every caller may read and write PHI")
     return app

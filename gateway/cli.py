@@ -86,6 +86,15 @@ def _cmd_clients(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_dev_cert(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from gateway.devcert import write_dev_cert
+    cert, key = write_dev_cert(Path(args.out), args.hostname)
+    print(json.dumps({"certfile": str(cert), "keyfile": str(key)}))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo
     return run_demo(port=args.port, data_dir=args.data_dir, host=args.host)
@@ -137,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     clients.add_argument("--role", required=True,
                          choices=["front_desk", "clinician", "billing", "integration_admin", "auditor"])
     clients.set_defaults(func=_cmd_clients)
+
+    dev_cert = sub.add_parser("dev-cert", help="write a self-signed cert.pem/key.pem for local TLS")
+    dev_cert.add_argument("--out", required=True)
+    dev_cert.add_argument("--hostname", default="localhost")
+    dev_cert.set_defaults(func=_cmd_dev_cert)
 
     audit = sub.add_parser("audit", help="audit trail tools")
     audit.add_argument("action", choices=["verify"], help="prove the hash chain is intact")

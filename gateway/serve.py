@@ -1,13 +1,15 @@
 """Run the WSGI app under gunicorn (never the Flask dev server), optionally over TLS.
 
-May import: gunicorn, gateway.app, stdlib. TLS: minimum version 1.2 (HIPAA 164.312(e)); the
-SMART issue adds HSTS and cipher policy on top of this.
+May import: gunicorn, gateway.app, gateway.transports.tls, stdlib. TLS: minimum version 1.2
+(HIPAA 164.312(e)); HSTS is added by the app on secure requests.
 """
 from __future__ import annotations
 
 import ssl
 
 from gunicorn.app.base import BaseApplication
+
+from gateway.transports.tls import server_context
 
 
 class GatewayServer(BaseApplication):
@@ -43,9 +45,16 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int = 1,
         "loglevel": "info",
     }
     if certfile:
-        options.update(certfile=certfile, keyfile=keyfile, ssl_version=ssl.PROTOCOL_TLS_SERVER,
-                       ciphers="ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:!aNULL:!MD5:!DSS")
+        options.update(certfile=certfile, keyfile=keyfile, ssl_context=_ssl_context)
     return options
+
+
+def _ssl_context(config, _default_factory) -> ssl.SSLContext:
+    """gunicorn's ssl_context hook: TLS 1.2 minimum (HIPAA 164.312(e)(1), NIST SP 800-52r2),
+    forward-secret AEAD ciphers only for TLS 1.2 (TLS 1.3 suites are all modern)."""
+    context = server_context(config.certfile, config.keyfile)
+    context.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:!aNULL:!MD5:!DSS")
+    return context
 
 
 def serve(host: str, port: int, workers: int, threads: int = 1,

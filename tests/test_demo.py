@@ -89,3 +89,10 @@ def test_demo_starts_seeds_serves_and_stops(tmp_path):
         proc.wait(timeout=30)
     assert proc.returncode == 0
     assert not any(_port_open(u) for u in urls), "a demo child process is still listening"
+    # No PHI in the gateway's own logs (HIPAA 164.312(b) audit is in the AuditEvent table, not logs)
+    logs = "".join((tmp_path / "demo" / name).read_text(errors="replace")
+                   for name in ("gateway.log", "listener.log"))
+    logs += proc.stderr.read()
+    for phi in ("Rivera", "Okafor", "Nguyen", "Feedley", "1985-03-14", "19850314", "1972-11-02",
+                "MRN-DEMO-1", "MRN-FEED-1", "Main St", "555 0101"):
+        assert phi not in logs, f"PHI {phi!r} found in the logs"
