@@ -15,6 +15,7 @@ from flask import Flask, request
 from gateway.api.errors import register_error_handlers
 from gateway.api.fhir import bp as fhir_blueprint
 from gateway.api.ops import bp as ops_blueprint
+from gateway.api.launch_views import bp as launch_blueprint
 from gateway.api.smart import bp as smart_blueprint
 from gateway.auth import init_auth
 from gateway.auth.discovery import security_element
@@ -92,6 +93,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     init_auth(app)
     app.register_blueprint(smart_blueprint)
+    app.register_blueprint(launch_blueprint)
     app.register_blueprint(fhir_blueprint)
     app.register_blueprint(ops_blueprint)
     @app.after_request

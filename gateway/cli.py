@@ -76,9 +76,16 @@ def _cmd_listen(args: argparse.Namespace) -> int:
 
 def _cmd_clients(args: argparse.Namespace) -> int:
     from gateway.app import create_app
+    from gateway.auth.launch import LaunchService
     container = create_app().extensions["fhir_gateway"]
     try:
-        created = container.auth.add_client(args.name, " ".join(args.scope), args.role)
+        if args.public:
+            if not args.redirect_uri:
+                raise ValueError("--public needs at least one --redirect-uri")
+            created = LaunchService(container.auth).add_public_client(
+                args.name, " ".join(args.scope), args.role, args.redirect_uri)
+        else:
+            created = container.auth.add_client(args.name, " ".join(args.scope), args.role)
     except ValueError as exc:
         print(f"fhir-gateway: {exc}", file=sys.stderr)
         return 2
@@ -92,6 +99,20 @@ def _cmd_dev_cert(args: argparse.Namespace) -> int:
     from gateway.devcert import write_dev_cert
     cert, key = write_dev_cert(Path(args.out), args.hostname)
     print(json.dumps({"certfile": str(cert), "keyfile": str(key)}))
+    return 0
+
+
+def _cmd_users(args: argparse.Namespace) -> int:
+    import getpass
+
+    from gateway.app import create_app
+    from gateway.auth.launch import LaunchService
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass()
+    if len(password) < 12:
+        print("fhir-gateway: passwords must have at least 12 characters", file=sys.stderr)
+        return 2
+    LaunchService(create_app().extensions["fhir_gateway"].auth).add_user(args.username, password, args.role)
+    print(json.dumps({"username": args.username, "role": args.role}))
     return 0
 
 
@@ -145,7 +166,17 @@ def build_parser() -> argparse.ArgumentParser:
     clients.add_argument("--scope", nargs="+", required=True, help="SMART scopes, e.g. system/*.rs")
     clients.add_argument("--role", required=True,
                          choices=["front_desk", "clinician", "billing", "integration_admin", "auditor"])
+    clients.add_argument("--public", action="store_true", help="a public app (PKCE, no secret)")
+    clients.add_argument("--redirect-uri", action="append", default=[])
     clients.set_defaults(func=_cmd_clients)
+
+    users = sub.add_parser("users", help="staff users who sign in at the authorize step")
+    users.add_argument("action", choices=["add"])
+    users.add_argument("username")
+    users.add_argument("--role", required=True,
+                       choices=["front_desk", "clinician", "billing", "integration_admin", "auditor"])
+    users.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    users.set_defaults(func=_cmd_users)
 
     dev_cert = sub.add_parser("dev-cert", help="write a self-signed cert.pem/key.pem for local TLS")
     dev_cert.add_argument("--out", required=True)

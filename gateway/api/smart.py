@@ -2,9 +2,10 @@
 
 May import: flask, gateway.auth. Discovery (SMART App Launch 2.x conformance.md) answers JSON
 whatever the Accept header; token responses carry Cache-Control: no-store and Pragma:
-no-cache (RFC 6749 5.1). Only the client_credentials grant is offered so far: the
-authorization-code launch (PKCE, login, patient picker) is not built yet, and discovery says
-exactly that (no launch capabilities, no authorization_endpoint).
+no-cache (RFC 6749 5.1). Grants: authorization_code (standalone launch) and
+client_credentials. The
+EHR launch (`launch`), refresh tokens and OpenID Connect are not built yet, and discovery
+lists only what is (standalone launch with PKCE, client credentials).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from urllib.parse import unquote
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from gateway.auth import fhir_base_url
+from gateway.auth.launch import LaunchService
 from gateway.auth.tokens import AuthError
 
 bp = Blueprint("smart", __name__)
@@ -30,17 +32,20 @@ def _server_root() -> str:
 def smart_configuration() -> dict:
     root = _server_root()
     return {
+        "authorization_endpoint": f"{root}/oauth/authorize",
         "token_endpoint": f"{root}/oauth/token",
         "introspection_endpoint": f"{root}/oauth/introspect",
         "revocation_endpoint": f"{root}/oauth/revoke",
         "jwks_uri": f"{root}/oauth/jwks",
         "token_endpoint_auth_methods_supported": ["client_secret_basic"],
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["authorization_code", "client_credentials"],
         "scopes_supported": ["system/*.cruds", "system/*.rs", "user/*.cruds", "user/*.rs",
                              "system/*.read", "system/*.write", "system/*.*"],
-        "response_types_supported": [],
+        "response_types_supported": ["code"],
         "code_challenge_methods_supported": ["S256"],
-        "capabilities": ["client-confidential-symmetric", "permission-v1", "permission-v2"],
+        "capabilities": ["launch-standalone", "client-public", "client-confidential-symmetric",
+                         "context-standalone-patient", "permission-patient", "permission-user",
+                         "permission-v1", "permission-v2"],
     }
 
 
@@ -83,14 +88,28 @@ def _basic_credentials() -> tuple[str, str]:
 
 @bp.post("/oauth/token")
 def token() -> Response:
+    grant = request.form.get("grant_type")
     try:
-        if request.form.get("grant_type") != "client_credentials":
-            raise AuthError("unsupported_grant_type", "only client_credentials is supported")
-        client_id, secret = _basic_credentials()
-        body = _auth().client_credentials(client_id, secret, request.form.get("scope"), fhir_base_url())
+        if grant == "client_credentials":
+            client_id, secret = _basic_credentials()
+            body = _auth().client_credentials(client_id, secret, request.form.get("scope"), fhir_base_url())
+        elif grant == "authorization_code":
+            basic = _basic_credentials() if request.headers.get("Authorization") else None
+            body = LaunchService(_auth()).exchange(request.form.to_dict(), basic, fhir_base_url())
+        else:
+            raise AuthError("unsupported_grant_type", "use authorization_code or client_credentials")
     except AuthError as exc:
-        return _oauth_error(exc)
-    return _no_store(jsonify(body))
+        response = _oauth_error(exc)
+        _cors(response)
+        return response
+    response = _no_store(jsonify(body))
+    _cors(response)  # SMART 2.2: public browser apps read the token response cross-origin
+    return response
+
+
+def _cors(response: Response) -> None:
+    if request.headers.get("Origin"):
+        response.headers["Access-Control-Allow-Origin"] = request.headers["Origin"]
 
 
 @bp.post("/oauth/introspect")

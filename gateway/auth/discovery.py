@@ -15,7 +15,8 @@ def security_element(fhir_base: str) -> dict:
                                  "code": "SMART-on-FHIR"}], "text": "OAuth2 using SMART-on-FHIR profile"}],
         "extension": [{
             "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
-            "extension": [{"url": "token", "valueUri": f"{root}/oauth/token"},
+            "extension": [{"url": "authorize", "valueUri": f"{root}/oauth/authorize"},
+                          {"url": "token", "valueUri": f"{root}/oauth/token"},
                           {"url": "introspect", "valueUri": f"{root}/oauth/introspect"},
                           {"url": "revoke", "valueUri": f"{root}/oauth/revoke"}],
         }],

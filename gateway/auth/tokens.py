@@ -99,6 +99,12 @@ class AuthService:
         self._keys = None
         return key.kid
 
+    def ticket_secret(self) -> bytes:
+        """A server secret for short-lived signed login tickets (derived from the signing key)."""
+        if self._signing is None:
+            self._load_keys()
+        return hashlib.sha256(b"login-ticket:" + self._signing.as_pem(private=True)).digest()
+
     def jwks(self) -> dict:
         if self._keys is None:
             self._load_keys()

@@ -9,7 +9,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.store.models import OAuthClientRow, RevokedTokenRow, SigningKeyRow
+from gateway.store.models import (AuthCodeRow, OAuthClientRow, RevokedTokenRow, SigningKeyRow,
+                                  StaffUserRow)
 
 
 class AuthRepository:
@@ -39,3 +40,24 @@ class AuthRepository:
 
     def is_revoked(self, jti: str) -> bool:
         return self.session.get(RevokedTokenRow, jti) is not None
+
+    def user(self, username: str) -> StaffUserRow | None:
+        return self.session.execute(select(StaffUserRow).where(
+            StaffUserRow.username == username)).scalar_one_or_none()
+
+    def add_user(self, row: StaffUserRow) -> None:
+        self.session.add(row)
+        self.session.flush()
+
+    def add_code(self, row: AuthCodeRow) -> None:
+        self.session.add(row)
+        self.session.flush()
+
+    def take_code(self, code_hash: str) -> AuthCodeRow | None:
+        """The code, marked used in the same transaction (a second use finds it used)."""
+        row = self.session.get(AuthCodeRow, code_hash, with_for_update=True)
+        if row is not None and not row.used:
+            row.used = True
+            self.session.flush()
+            return row
+        return None

@@ -185,6 +185,34 @@ class OAuthClientRow(Base):
     scope: Mapped[str] = mapped_column(Text)  # the most this client may ever be granted
     role: Mapped[str] = mapped_column(String(32))
     created: Mapped[datetime] = mapped_column(DateTime)
+    redirect_uris: Mapped[str] = mapped_column(Text, default="")  # space-separated, exact match
+    public: Mapped[bool] = mapped_column(Boolean, default=False)  # no secret: PKCE only
+
+
+class StaffUserRow(Base):
+    """A staff member who logs in at the authorize step; the role caps what apps get."""
+
+    __tablename__ = "staff_users"
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(32))
+    created: Mapped[datetime] = mapped_column(DateTime)
+
+
+class AuthCodeRow(Base):
+    """An authorization code (stored hashed), single use, with its PKCE challenge."""
+
+    __tablename__ = "auth_codes"
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(Text)
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    username: Mapped[str] = mapped_column(String(64))
+    patient: Mapped[str | None] = mapped_column(String(64))
+    expires: Mapped[datetime] = mapped_column(DateTime)
+    used: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class SigningKeyRow(Base):

@@ -33,6 +33,18 @@ def upgrade() -> None:
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_events_recorded'), ['recorded'], unique=False)
 
+    op.create_table('auth_codes',
+    sa.Column('code_hash', sa.String(length=64), nullable=False),
+    sa.Column('client_id', sa.String(length=64), nullable=False),
+    sa.Column('redirect_uri', sa.Text(), nullable=False),
+    sa.Column('scope', sa.Text(), nullable=False),
+    sa.Column('code_challenge', sa.String(length=128), nullable=False),
+    sa.Column('username', sa.String(length=64), nullable=False),
+    sa.Column('patient', sa.String(length=64), nullable=True),
+    sa.Column('expires', sa.DateTime(), nullable=False),
+    sa.Column('used', sa.Boolean(), nullable=False),
+    sa.PrimaryKeyConstraint('code_hash')
+    )
     op.create_table('backend_ids',
     sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('backend', sa.String(length=64), nullable=False),
@@ -68,6 +80,8 @@ def upgrade() -> None:
     sa.Column('scope', sa.Text(), nullable=False),
     sa.Column('role', sa.String(length=32), nullable=False),
     sa.Column('created', sa.DateTime(), nullable=False),
+    sa.Column('redirect_uris', sa.Text(), nullable=False),
+    sa.Column('public', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('pk'),
     sa.UniqueConstraint('client_id')
     )
@@ -97,6 +111,15 @@ def upgrade() -> None:
     sa.Column('created', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('pk'),
     sa.UniqueConstraint('kid')
+    )
+    op.create_table('staff_users',
+    sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('username', sa.String(length=64), nullable=False),
+    sa.Column('password_hash', sa.String(length=256), nullable=False),
+    sa.Column('role', sa.String(length=32), nullable=False),
+    sa.Column('created', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('pk'),
+    sa.UniqueConstraint('username')
     )
     op.create_table('audit_entities',
     sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -221,6 +244,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_audit_entities_audit_pk'))
 
     op.drop_table('audit_entities')
+    op.drop_table('staff_users')
     op.drop_table('signing_keys')
     op.drop_table('revoked_tokens')
     with op.batch_alter_table('resources', schema=None) as batch_op:
@@ -233,6 +257,7 @@ def downgrade() -> None:
 
     op.drop_table('inbound_messages')
     op.drop_table('backend_ids')
+    op.drop_table('auth_codes')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_events_recorded'))
 

@@ -1,0 +1,132 @@
+"""The SMART authorization-code launch: authorize request checks, staff login, patient choice,
+single-use codes with PKCE, and the code-for-token exchange.
+
+May import: gateway.store, gateway.auth.*, stdlib. SMART App Launch 2.x app-launch.md and
+RFC 7636: PKCE S256 is required (plain and missing are refused); `aud` must be this server's
+FHIR base; `state` is echoed; a code lives 5 minutes and works once.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from gateway.auth.roles import ceiling
+from gateway.auth.scopes import cap
+from gateway.auth.tokens import AuthError, AuthService, check_secret, hash_secret
+from gateway.store.auth import AuthRepository
+from gateway.store.models import AuthCodeRow, OAuthClientRow, StaffUserRow
+
+CODE_LIFETIME = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class AuthorizeRequest:
+    client_id: str
+    redirect_uri: str
+    scope: str
+    state: str
+    code_challenge: str
+    wants_patient: bool
+
+
+class RedirectError(AuthError):
+    """An error to send back to the (verified) redirect_uri, RFC 6749 4.1.2.1."""
+
+
+def _s256(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+
+
+def _hash(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+class LaunchService:
+    def __init__(self, auth: AuthService) -> None:
+        self.auth, self.db, self.clock = auth, auth.db, auth.clock
+
+    def add_user(self, username: str, password: str, role: str) -> None:
+        ceiling(role)  # unknown roles fail here
+        with self.db.transaction() as session:
+            AuthRepository(session).add_user(StaffUserRow(
+                username=username, password_hash=hash_secret(password), role=role, created=self.clock()))
+
+    def add_public_client(self, name: str, scope: str, role: str, redirect_uris: list[str]) -> dict:
+        client_id = f"{name}-{secrets.token_hex(6)}"
+        granted = cap(scope, ceiling(role))
+        with self.db.transaction() as session:
+            AuthRepository(session).add_client(OAuthClientRow(
+                client_id=client_id, name=name, secret_hash=None, scope=granted, role=role,
+                created=self.clock(), redirect_uris=" ".join(redirect_uris), public=True))
+        return {"client_id": client_id, "scope": granted, "role": role, "redirect_uris": redirect_uris}
+
+    def check_request(self, args: dict, aud: str) -> AuthorizeRequest:
+        """Refuse before any redirect when the client or redirect_uri is wrong (no open redirect)."""
+        with self.db.read() as session:
+            client = AuthRepository(session).client(args.get("client_id", ""))
+            uris = client.redirect_uris.split() if client else []
+        if client is None or args.get("redirect_uri") not in uris:
+            raise AuthError("invalid_request", "unknown client_id or unregistered redirect_uri")
+        if args.get("response_type") != "code":
+            raise RedirectError("unsupported_response_type", "response_type must be code")
+        if args.get("aud", args.get("resource")) != aud:
+            raise RedirectError("invalid_request", "aud must be this server's FHIR base URL")
+        if args.get("code_challenge_method") != "S256" or not args.get("code_challenge"):
+            raise RedirectError("invalid_request", "PKCE with code_challenge_method=S256 is required")
+        scope = args.get("scope", "")
+        return AuthorizeRequest(args["client_id"], args["redirect_uri"], scope, args.get("state", ""),
+                                args["code_challenge"], "launch/patient" in scope.split())
+
+    def verify_user(self, username: str, password: str) -> str:
+        """The staff user's role, or AuthError when the login is wrong."""
+        with self.db.read() as session:
+            user = AuthRepository(session).user(username)
+            role, stored = (user.role, user.password_hash) if user else ("", None)
+        if not check_secret(password, stored):
+            raise AuthError("access_denied", "wrong username or password", 401)
+        return role
+
+    def issue_code(self, request: AuthorizeRequest, username: str, role: str,
+                   patient: str | None) -> str:
+        """A fresh single-use code for the grant: requested scopes capped by the client's
+        registration and by the user's role."""
+        if request.wants_patient and not patient:
+            raise AuthError("invalid_request", "choose a patient")
+        with self.db.read() as session:
+            client_scope = AuthRepository(session).client(request.client_id).scope
+        granted = cap(cap(request.scope, client_scope), ceiling(role))
+        code = secrets.token_urlsafe(32)
+        with self.db.transaction() as session:
+            AuthRepository(session).add_code(AuthCodeRow(
+                code_hash=_hash(code), client_id=request.client_id, redirect_uri=request.redirect_uri,
+                scope=granted, code_challenge=request.code_challenge, username=username,
+                patient=patient if request.wants_patient else None,
+                expires=self.clock() + CODE_LIFETIME, used=False))
+        return code
+
+    def exchange(self, form: dict, basic: tuple[str, str] | None, aud: str) -> dict:
+        """grant_type=authorization_code at the token endpoint (the code is spent on first
+        presentation, right or wrong, so a stolen code cannot be retried)."""
+        client_id = basic[0] if basic else form.get("client_id", "")
+        with self.db.transaction() as session:
+            repo = AuthRepository(session)
+            client = repo.client(client_id)
+            client_ok = client is not None and (client.public or bool(
+                basic and check_secret(basic[1], client.secret_hash)))
+            row = repo.take_code(_hash(form.get("code", ""))) if client_ok else None
+            grant = None if row is None else (row.client_id, row.expires, row.redirect_uri,
+                                              row.code_challenge, row.scope, row.username, row.patient)
+            role = client.role if client is not None else ""
+        if not client_ok:
+            raise AuthError("invalid_client", "client authentication failed", 401)
+        if grant is None or grant[0] != client_id or grant[1] < self.clock():
+            raise AuthError("invalid_grant", "the code is unknown, used, expired or not yours")
+        _cid, _exp, redirect_uri, challenge, scope, username, patient = grant
+        if redirect_uri != form.get("redirect_uri"):
+            raise AuthError("invalid_grant", "redirect_uri does not match the authorize request")
+        if _s256(form.get("code_verifier", "")) != challenge:
+            raise AuthError("invalid_grant", "code_verifier does not match the code_challenge")
+        return self.auth.issue(client_id, role, scope, aud, patient=patient, user=username)
