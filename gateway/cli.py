@@ -79,7 +79,12 @@ def _cmd_clients(args: argparse.Namespace) -> int:
     from gateway.auth.launch import LaunchService
     container = create_app().extensions["fhir_gateway"]
     try:
-        if args.public:
+        if args.jwks:
+            from gateway.auth.backend_services import add_jwks_client
+            with open(args.jwks, encoding="utf-8") as fh:
+                created = add_jwks_client(container.auth, args.name, " ".join(args.scope), args.role,
+                                          json.load(fh))
+        elif args.public:
             if not args.redirect_uri:
                 raise ValueError("--public needs at least one --redirect-uri")
             created = LaunchService(container.auth).add_public_client(
@@ -167,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     clients.add_argument("--role", required=True,
                          choices=["front_desk", "clinician", "billing", "integration_admin", "auditor"])
     clients.add_argument("--public", action="store_true", help="a public app (PKCE, no secret)")
+    clients.add_argument("--jwks", help="a JWKS file of the client's public keys (private_key_jwt)")
     clients.add_argument("--redirect-uri", action="append", default=[])
     clients.set_defaults(func=_cmd_clients)
 

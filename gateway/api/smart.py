@@ -15,6 +15,7 @@ from urllib.parse import unquote
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from gateway.auth import fhir_base_url
+from gateway.auth.backend_services import token_with_assertion
 from gateway.auth.launch import LaunchService
 from gateway.auth.tokens import AuthError
 
@@ -37,13 +38,15 @@ def smart_configuration() -> dict:
         "introspection_endpoint": f"{root}/oauth/introspect",
         "revocation_endpoint": f"{root}/oauth/revoke",
         "jwks_uri": f"{root}/oauth/jwks",
-        "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
         "grant_types_supported": ["authorization_code", "client_credentials"],
         "scopes_supported": ["system/*.cruds", "system/*.rs", "user/*.cruds", "user/*.rs",
                              "system/*.read", "system/*.write", "system/*.*"],
         "response_types_supported": ["code"],
         "code_challenge_methods_supported": ["S256"],
         "capabilities": ["launch-standalone", "client-public", "client-confidential-symmetric",
+                         "client-confidential-asymmetric",
                          "context-standalone-patient", "permission-patient", "permission-user",
                          "permission-v1", "permission-v2"],
     }
@@ -90,7 +93,10 @@ def _basic_credentials() -> tuple[str, str]:
 def token() -> Response:
     grant = request.form.get("grant_type")
     try:
-        if grant == "client_credentials":
+        if grant == "client_credentials" and request.form.get("client_assertion"):
+            body = token_with_assertion(_auth(), request.form.to_dict(),
+                                        smart_configuration()["token_endpoint"], fhir_base_url())
+        elif grant == "client_credentials":
             client_id, secret = _basic_credentials()
             body = _auth().client_credentials(client_id, secret, request.form.get("scope"), fhir_base_url())
         elif grant == "authorization_code":

@@ -9,8 +9,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sqlalchemy.exc import IntegrityError
+
 from gateway.store.models import (AuthCodeRow, OAuthClientRow, RevokedTokenRow, SigningKeyRow,
-                                  StaffUserRow)
+                                  StaffUserRow, UsedAssertionRow)
 
 
 class AuthRepository:
@@ -40,6 +42,16 @@ class AuthRepository:
 
     def is_revoked(self, jti: str) -> bool:
         return self.session.get(RevokedTokenRow, jti) is not None
+
+    def use_assertion(self, jti: str, client_id: str, expires: datetime) -> bool:
+        """Record a client assertion's jti; False when it was seen before (a replay)."""
+        try:
+            with self.session.begin_nested():
+                self.session.add(UsedAssertionRow(jti=f"{client_id}:{jti}"[:255], client_id=client_id,
+                                                  expires=expires))
+        except IntegrityError:
+            return False
+        return True
 
     def user(self, username: str) -> StaffUserRow | None:
         return self.session.execute(select(StaffUserRow).where(

@@ -187,6 +187,7 @@ class OAuthClientRow(Base):
     created: Mapped[datetime] = mapped_column(DateTime)
     redirect_uris: Mapped[str] = mapped_column(Text, default="")  # space-separated, exact match
     public: Mapped[bool] = mapped_column(Boolean, default=False)  # no secret: PKCE only
+    jwks: Mapped[str | None] = mapped_column(Text)  # public keys for private_key_jwt (JSON)
 
 
 class StaffUserRow(Base):
@@ -223,6 +224,15 @@ class SigningKeyRow(Base):
     kid: Mapped[str] = mapped_column(String(64), unique=True)
     private_pem: Mapped[str] = mapped_column(Text)
     created: Mapped[datetime] = mapped_column(DateTime)
+
+
+class UsedAssertionRow(Base):
+    """jti values of client assertions already presented (SMART backend services: no replay)."""
+
+    __tablename__ = "used_assertions"
+    jti: Mapped[str] = mapped_column(String(255), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    expires: Mapped[datetime] = mapped_column(DateTime)
 
 
 class RevokedTokenRow(Base):

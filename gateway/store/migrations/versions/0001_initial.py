@@ -82,6 +82,7 @@ def upgrade() -> None:
     sa.Column('created', sa.DateTime(), nullable=False),
     sa.Column('redirect_uris', sa.Text(), nullable=False),
     sa.Column('public', sa.Boolean(), nullable=False),
+    sa.Column('jwks', sa.Text(), nullable=True),
     sa.PrimaryKeyConstraint('pk'),
     sa.UniqueConstraint('client_id')
     )
@@ -120,6 +121,12 @@ def upgrade() -> None:
     sa.Column('created', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('pk'),
     sa.UniqueConstraint('username')
+    )
+    op.create_table('used_assertions',
+    sa.Column('jti', sa.String(length=255), nullable=False),
+    sa.Column('client_id', sa.String(length=64), nullable=False),
+    sa.Column('expires', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('jti')
     )
     op.create_table('audit_entities',
     sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -244,6 +251,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_audit_entities_audit_pk'))
 
     op.drop_table('audit_entities')
+    op.drop_table('used_assertions')
     op.drop_table('staff_users')
     op.drop_table('signing_keys')
     op.drop_table('revoked_tokens')
