@@ -24,7 +24,7 @@ from gateway.capability import build_capability, supported_interactions
 from gateway.services.bundles import BundleProcessor
 from gateway.services.canonical import instant, utc_now
 from gateway.services.resources import FhirService
-from gateway.settings import ConfigError, Settings, load_settings, settings_from_mapping
+from gateway.settings import ConfigError, Settings, load_settings
 from gateway.store.db import Database
 from gateway.sync.router import Router
 from gateway.store.migrate import current_revision, head_revision

@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import json
 import base64
-import secrets
 from datetime import datetime
 
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from gateway.auth.roles import ceiling
 from gateway.auth.scopes import cap, parse_scopes
 from gateway.auth.tokens import AuthError, AuthService, _epoch
 from gateway.store.auth import AuthRepository
-from gateway.store.models import OAuthClientRow
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_LIFETIME = 300
@@ -28,13 +25,7 @@ MAX_LIFETIME = 300
 
 def add_jwks_client(auth: AuthService, name: str, scope: str, role: str, jwks: dict) -> dict:
     KeySet.import_key_set(jwks)  # refuse a malformed JWKS at registration, not at first use
-    client_id = f"{name}-{secrets.token_hex(6)}"
-    granted = cap(scope, ceiling(role))
-    with auth.db.transaction() as session:
-        AuthRepository(session).add_client(OAuthClientRow(
-            client_id=client_id, name=name, secret_hash=None, scope=granted, role=role,
-            created=auth.clock(), redirect_uris="", public=False, jwks=json.dumps(jwks)))
-    return {"client_id": client_id, "scope": granted, "role": role}
+    return auth.add_client(name, scope, role, with_secret=False, jwks=json.dumps(jwks))
 
 
 def _claims(assertion: str, jwks: str | None) -> dict:

@@ -17,7 +17,7 @@ from gateway.auth.roles import ceiling
 from gateway.auth.scopes import cap
 from gateway.auth.tokens import AuthError, AuthService, check_secret, hash_secret
 from gateway.store.auth import AuthRepository
-from gateway.store.models import AuthCodeRow, OAuthClientRow, StaffUserRow
+from gateway.store.models import AuthCodeRow, StaffUserRow
 
 CODE_LIFETIME = timedelta(minutes=5)
 
@@ -55,13 +55,9 @@ class LaunchService:
                 username=username, password_hash=hash_secret(password), role=role, created=self.clock()))
 
     def add_public_client(self, name: str, scope: str, role: str, redirect_uris: list[str]) -> dict:
-        client_id = f"{name}-{secrets.token_hex(6)}"
-        granted = cap(scope, ceiling(role))
-        with self.db.transaction() as session:
-            AuthRepository(session).add_client(OAuthClientRow(
-                client_id=client_id, name=name, secret_hash=None, scope=granted, role=role,
-                created=self.clock(), redirect_uris=" ".join(redirect_uris), public=True))
-        return {"client_id": client_id, "scope": granted, "role": role, "redirect_uris": redirect_uris}
+        if not redirect_uris:
+            raise ValueError("a public client needs at least one redirect URI")
+        return self.auth.add_client(name, scope, role, with_secret=False, redirect_uris=redirect_uris)
 
     def check_request(self, args: dict, aud: str) -> AuthorizeRequest:
         """Refuse before any redirect when the client or redirect_uri is wrong (no open redirect)."""

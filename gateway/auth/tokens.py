@@ -111,18 +111,24 @@ class AuthService:
         return {"keys": [k.as_dict(private=False) for k in self._keys.keys]}
 
     # -- clients ---------------------------------------------------------------------------
-    def add_client(self, name: str, scope: str, role: str, *, with_secret: bool = True) -> dict:
+    def add_client(self, name: str, scope: str, role: str, *, with_secret: bool = True,
+                   redirect_uris: list[str] = (), jwks: str | None = None) -> dict:
+        """Register a client: confidential with a secret (default), public with redirect URIs,
+        or asymmetric with a JWKS. Its scopes are capped by its role."""
         granted = cap(scope, ceiling(role))
-        if not granted:
+        if not parse_scopes(granted):
             raise ValueError(f"none of the scopes {scope!r} is allowed for role {role}")
         client_id, secret = f"{name}-{secrets.token_hex(6)}", secrets.token_urlsafe(32) if with_secret else None
         with self.db.transaction() as session:
             AuthRepository(session).add_client(OAuthClientRow(
                 client_id=client_id, name=name, secret_hash=hash_secret(secret) if secret else None,
-                scope=granted, role=role, created=self.clock()))
+                scope=granted, role=role, created=self.clock(), redirect_uris=" ".join(redirect_uris),
+                public=bool(redirect_uris) and not secret and not jwks, jwks=jwks))
         out = {"client_id": client_id, "scope": granted, "role": role}
         if secret:
             out["client_secret"] = secret
+        if redirect_uris:
+            out["redirect_uris"] = list(redirect_uris)
         return out
 
     def authenticate_client(self, client_id: str, secret: str) -> None:

@@ -135,7 +135,7 @@ def _result_param(request: SearchRequest, name: str, value: str, rtype: Resource
         request.elements += split_values(value)
     elif name == "_total":
         if value not in ("none", "estimate", "accurate"):
-            raise BadRequest(f"_total must be none, estimate or accurate", expression=("_total",))
+            raise BadRequest("_total must be none, estimate or accurate", expression=("_total",))
         request.total = value
     elif name == "_include":
         request.includes.append(_include(name, value, rtype, known))
