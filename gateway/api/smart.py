@@ -40,14 +40,15 @@ def smart_configuration() -> dict:
         "jwks_uri": f"{root}/oauth/jwks",
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
-        "grant_types_supported": ["authorization_code", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
         "scopes_supported": ["system/*.cruds", "system/*.rs", "user/*.cruds", "user/*.rs",
                              "system/*.read", "system/*.write", "system/*.*"],
         "response_types_supported": ["code"],
         "code_challenge_methods_supported": ["S256"],
         "capabilities": ["launch-standalone", "client-public", "client-confidential-symmetric",
                          "client-confidential-asymmetric",
-                         "context-standalone-patient", "permission-patient", "permission-user",
+                         "context-standalone-patient", "permission-offline", "permission-online",
+                         "permission-patient", "permission-user",
                          "permission-v1", "permission-v2"],
     }
 
@@ -99,9 +100,11 @@ def token() -> Response:
         elif grant == "client_credentials":
             client_id, secret = _basic_credentials()
             body = _auth().client_credentials(client_id, secret, request.form.get("scope"), fhir_base_url())
-        elif grant == "authorization_code":
+        elif grant in ("authorization_code", "refresh_token"):
             basic = _basic_credentials() if request.headers.get("Authorization") else None
-            body = LaunchService(_auth()).exchange(request.form.to_dict(), basic, fhir_base_url())
+            launch = LaunchService(_auth())
+            handler = launch.exchange if grant == "authorization_code" else launch.refresh
+            body = handler(request.form.to_dict(), basic, fhir_base_url())
         else:
             raise AuthError("unsupported_grant_type", "use authorization_code or client_credentials")
     except AuthError as exc:

@@ -17,9 +17,11 @@ from gateway.auth.roles import ceiling
 from gateway.auth.scopes import cap
 from gateway.auth.tokens import AuthError, AuthService, check_secret, hash_secret
 from gateway.store.auth import AuthRepository
-from gateway.store.models import AuthCodeRow, StaffUserRow
+from gateway.store.models import AuthCodeRow, RefreshTokenRow, StaffUserRow
 
 CODE_LIFETIME = timedelta(minutes=5)
+REFRESH_OFFLINE = timedelta(days=30)
+REFRESH_ONLINE = timedelta(hours=8)
 
 
 @dataclass(frozen=True)
@@ -125,4 +127,39 @@ class LaunchService:
             raise AuthError("invalid_grant", "redirect_uri does not match the authorize request")
         if _s256(form.get("code_verifier", "")) != challenge:
             raise AuthError("invalid_grant", "code_verifier does not match the code_challenge")
-        return self.auth.issue(client_id, role, scope, aud, patient=patient, user=username)
+        return self._with_refresh(self.auth.issue(client_id, role, scope, aud, patient=patient, user=username),
+                                  client_id, scope, username, patient)
+
+    def _with_refresh(self, body: dict, client_id: str, scope: str, username: str | None,
+                      patient: str | None) -> dict:
+        """Add a refresh_token when offline_access or online_access was granted (SMART 2.x)."""
+        words = scope.split()
+        if "offline_access" not in words and "online_access" not in words:
+            return body
+        lifetime = REFRESH_OFFLINE if "offline_access" in words else REFRESH_ONLINE
+        refresh = secrets.token_urlsafe(32)
+        with self.db.transaction() as session:
+            AuthRepository(session).add_refresh(RefreshTokenRow(
+                token_hash=_hash(refresh), client_id=client_id, scope=scope, username=username,
+                patient=patient, expires=self.clock() + lifetime, used=False))
+        return dict(body, refresh_token=refresh)
+
+    def refresh(self, form: dict, basic: tuple[str, str] | None, aud: str) -> dict:
+        """grant_type=refresh_token: a new access token (same or narrower scope) and a new
+        refresh token; the presented one is spent."""
+        client_id = basic[0] if basic else form.get("client_id", "")
+        with self.db.transaction() as session:
+            repo = AuthRepository(session)
+            client = repo.client(client_id)
+            ok = client is not None and (client.public or bool(basic and check_secret(basic[1], client.secret_hash)))
+            row = repo.take_refresh(_hash(form.get("refresh_token", ""))) if ok else None
+            grant = None if row is None else (row.client_id, row.expires, row.scope, row.username, row.patient)
+            role = client.role if client is not None else ""
+        if not ok:
+            raise AuthError("invalid_client", "client authentication failed", 401)
+        if grant is None or grant[0] != client_id or grant[1] < self.clock():
+            raise AuthError("invalid_grant", "the refresh token is unknown, used, expired or not yours")
+        _cid, _exp, scope, username, patient = grant
+        narrowed = cap(form["scope"], scope) if form.get("scope") else scope
+        body = self.auth.issue(client_id, role, narrowed, aud, patient=patient, user=username)
+        return self._with_refresh(body, client_id, narrowed, username, patient)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.exc import IntegrityError
 
 from gateway.store.models import (AuthCodeRow, OAuthClientRow, RevokedTokenRow, SigningKeyRow,
-                                  StaffUserRow, UsedAssertionRow)
+                                  RefreshTokenRow, StaffUserRow, UsedAssertionRow)
 
 
 class AuthRepository:
@@ -52,6 +52,19 @@ class AuthRepository:
         except IntegrityError:
             return False
         return True
+
+    def add_refresh(self, row) -> None:
+        self.session.add(row)
+        self.session.flush()
+
+    def take_refresh(self, token_hash: str):
+        """The refresh token, marked used (rotation: each one works once)."""
+        row = self.session.get(RefreshTokenRow, token_hash, with_for_update=True)
+        if row is not None and not row.used:
+            row.used = True
+            self.session.flush()
+            return row
+        return None
 
     def user(self, username: str) -> StaffUserRow | None:
         return self.session.execute(select(StaffUserRow).where(

@@ -216,6 +216,19 @@ class AuthCodeRow(Base):
     used: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class RefreshTokenRow(Base):
+    """A refresh token (stored hashed), rotated on every use (OAuth 2.0 Security BCP 4.14)."""
+
+    __tablename__ = "refresh_tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(Text)
+    username: Mapped[str | None] = mapped_column(String(64))
+    patient: Mapped[str | None] = mapped_column(String(64))
+    expires: Mapped[datetime] = mapped_column(DateTime)
+    used: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 class SigningKeyRow(Base):
     """RSA keys that sign access tokens; the newest signs, older ones still verify (rotation)."""
 

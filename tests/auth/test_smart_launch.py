@@ -121,3 +121,25 @@ def test_code_is_single_use_and_bound_to_the_verifier(live):
     assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_grant"
     again = requests.post(token_url, data=form | {"code_verifier": verifier}, timeout=10)
     assert again.status_code == 400  # spent by the failed attempt: a stolen code cannot be retried
+
+
+def test_offline_access_gives_a_rotating_refresh_token(live):
+    base, client_id, (rivera, _okafor) = live
+    verifier, _challenge = _pkce()
+    response = _authorize(base, client_id, scope="launch/patient patient/Patient.rs offline_access")
+    code = parse_qs(urlsplit(_login_and_pick(response.url, rivera)).query)["code"][0]
+    token_url = base.replace("/fhir", "/oauth/token")
+    first = requests.post(token_url, timeout=10, data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+        "client_id": client_id, "code_verifier": verifier}).json()
+    assert first["patient"] == rivera and first["refresh_token"]
+    renewed = requests.post(token_url, timeout=10, data={
+        "grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": client_id}).json()
+    assert renewed["access_token"] != first["access_token"] and renewed["patient"] == rivera
+    assert renewed["refresh_token"] != first["refresh_token"]
+    reused = requests.post(token_url, timeout=10, data={
+        "grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": client_id})
+    assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
+    read = requests.get(f"{base}/Patient/{rivera}", timeout=10,
+                        headers={"Authorization": f"Bearer {renewed['access_token']}"})
+    assert read.status_code == 200

@@ -86,6 +86,16 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('pk'),
     sa.UniqueConstraint('client_id')
     )
+    op.create_table('refresh_tokens',
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('client_id', sa.String(length=64), nullable=False),
+    sa.Column('scope', sa.Text(), nullable=False),
+    sa.Column('username', sa.String(length=64), nullable=True),
+    sa.Column('patient', sa.String(length=64), nullable=True),
+    sa.Column('expires', sa.DateTime(), nullable=False),
+    sa.Column('used', sa.Boolean(), nullable=False),
+    sa.PrimaryKeyConstraint('token_hash')
+    )
     op.create_table('resources',
     sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('resource_type', sa.String(length=64), nullable=False),
@@ -259,6 +269,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_resources_type_updated')
 
     op.drop_table('resources')
+    op.drop_table('refresh_tokens')
     op.drop_table('oauth_clients')
     with op.batch_alter_table('inbound_messages', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_inbound_messages_received'))
