@@ -43,7 +43,7 @@ def _write_config(data_dir: Path, host: str, port: int, sandbox: dict) -> Path:
         "[[backends]]\n"
         'name = "ehr-v2"\n'
         'dialect = "hl7v2"\n'
-        'profile = "hl7v2-generic@2.5.1-1.1.0"\n'
+        'profile = "hl7v2-generic@2.5.1-1.2.0"\n'
         f'endpoint = "{sandbox["sandbox_v2_mllp"]}"\n'
         'resources = ["Patient", "Appointment"]\n'
         '[backends.options]\n'
@@ -177,7 +177,7 @@ def run_demo(port: int, data_dir: str, host: str = "127.0.0.1") -> int:
             "seeded_entries": seeded,
             "inbound_listener": f"mllp://{host}:{listen_port}",
             "owners": {"Patient, Appointment": "ehr-v2 (HL7 v2.5.1 sandbox over MLLP, "
-                                               "profile hl7v2-generic@2.5.1-1.1.0)",
+                                               "profile hl7v2-generic@2.5.1-1.2.0)",
                        "Coverage, DocumentReference, Binary, AuditEvent": "local store"},
             "logs": str(root),
             **{k: v for k, v in sandbox_info.items() if k.startswith("sandbox")},

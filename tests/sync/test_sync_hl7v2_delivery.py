@@ -29,8 +29,8 @@ def ehr():
 @pytest.fixture
 def gateway(ehr, settings_overrides):
     overrides = dict(settings_overrides, backends=[{
-        "name": "ehr", "dialect": "hl7v2", "profile": "hl7v2-generic@2.5.1-1.1.0",
-        "endpoint": ehr.mllp_url, "resources": ["Patient", "Appointment"],
+        "name": "ehr", "dialect": "hl7v2", "profile": "hl7v2-generic@2.5.1-1.2.0",
+        "endpoint": ehr.mllp_url, "resources": ["Patient", "Appointment", "Coverage"],
         "options": {"read_timeout": 1.5, "assigning_authority": "CLINIC"}}])
     app = create_app(settings_from_mapping(overrides))
     yield app.test_client()
@@ -82,7 +82,7 @@ def test_delete_is_not_offered_when_the_ehr_profile_has_no_delete(gateway):
     assert gateway.delete(f"/fhir/Patient/{pid}").status_code == 405
     cs = gateway.get("/fhir/metadata").get_json()
     patient = next(r for r in cs["rest"][0]["resource"] if r["type"] == "Patient")
-    assert "hl7v2-generic@2.5.1-1.1.0" in patient["documentation"]
+    assert "hl7v2-generic@2.5.1-1.2.0" in patient["documentation"]
     assert "delete" not in {i["code"] for i in patient["interaction"]}
 
 
@@ -131,3 +131,17 @@ def test_appointment_book_and_cancel_arrive_as_siu(gateway, ehr):
     assert _inbox(ehr)[-1]["type"].startswith("SIU^S15")
     [stored] = _appointments(ehr)
     assert stored["status"] == "Cancelled" and stored["patient_mrn"] == "MRN-5001"
+
+
+def test_coverage_arrives_as_adt_a08_with_in1(gateway, ehr):
+    pid = gateway.post("/fhir/Patient", data=json.dumps(PATIENT), content_type=FHIR_JSON).get_json()["id"]
+    coverage = {"resourceType": "Coverage", "status": "active",
+                "identifier": [{"system": "urn:example:policy", "value": "POL-1"}],
+                "beneficiary": {"reference": f"Patient/{pid}"},
+                "payor": [{"identifier": {"value": "ACME"}, "display": "Acme Health"}],
+                "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "EHCPOL"}]}}
+    response = gateway.post("/fhir/Coverage", data=json.dumps(coverage), content_type=FHIR_JSON)
+    assert response.status_code == 201, response.data
+    last = _inbox(ehr)[-1]
+    assert last["type"].startswith("ADT^A08") and last["ack_code"] == "AA"
+    assert "\rIN1|1|EHCPOL|ACME|Acme Health|" in last["raw"] and "|POL-1" in last["raw"]

@@ -55,3 +55,33 @@ def test_naive_v2_time_takes_the_backend_zone():
             "TQ1|1||||||202612010900|202612010920\rPID|1||MRN-1")
     _type, back = hl7v2.read(PROFILE, text, {"timezone": "America/Chicago"})
     assert back["start"] == "2026-12-01T09:00:00-06:00"
+
+
+PROFILE_12 = load_profiles()["hl7v2-generic@2.5.1-1.2.0"]
+GOLDEN_12 = GOLDEN.parent / "2.5.1-1.2.0"
+
+
+def test_coverage_goes_as_adt_a08_with_in1_golden_and_valid():
+    case = json.loads((GOLDEN_12 / "coverage-create.json").read_text())
+    ctx = TranslateContext(CTX.now, "GOLDEN0002", backend_ids={("Patient", "p1"): "MRN-1"},
+                           related={("Patient", "p1"): case["patient"]}, options={"assigning_authority": "CLINIC"})
+    message = hl7v2.render(PROFILE_12, "create", case["coverage"], ctx)
+    assert message.text == (GOLDEN_12 / "coverage-create.hl7").read_bytes().decode("utf-8")
+    assert message.message_type == "ADT^A08^ADT_A01"
+    parse_message(message.text, validation_level=VALIDATION_LEVEL.STRICT, find_groups=True).validate()
+    in1 = next(s for s in message.text.split("\r") if s.startswith("IN1")).split("|")
+    assert (in1[2], in1[3], in1[4], in1[8], in1[17], in1[36]) == (
+        "EHCPOL", "ACME", "Acme Health", "GRP-4410", "SEL", "POL-778812")
+
+
+def test_patient_contact_round_trips_through_nk1_and_nk1_is_omitted_without_one():
+    patient = dict(CASE["patient"], contact=[{
+        "name": {"family": "Rivera", "given": ["Jo"]}, "telecom": [{"system": "phone", "value": "555-0109"}],
+        "relationship": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0131", "code": "C"}],
+                          "text": "spouse"}]}], identifier=[{"system": "urn:fhir-gateway:mrn", "value": "MRN-1"}])
+    message = hl7v2.render(PROFILE_12, "create", patient, CTX)
+    assert "\rNK1|1|Rivera^Jo|^spouse||555-0109||C\r" in message.text
+    _type, back = hl7v2.read(PROFILE_12, message.text, {"mrn_system": "urn:fhir-gateway:mrn"})
+    assert back["contact"] == patient["contact"]
+    without = hl7v2.render(PROFILE_12, "create", CASE["patient"] | {"id": "p1"}, CTX)
+    assert "\rNK1" not in without.text

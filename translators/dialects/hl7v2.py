@@ -64,7 +64,8 @@ def render(profile: Profile, interaction: str, resource: dict, ctx: TranslateCon
     d = Delimiters()
     if interaction == "update" and resource.get("status") in msg.get("by_status", {}):
         msg = dict(msg, event=msg["by_status"][resource["status"]])
-    builders = {name: SegmentBuilder(name) for name in spec["structures"][msg["structure"]]}
+    # `segments` names a segment list when it differs from the HL7 structure (MSH-9.3)
+    builders = {name: SegmentBuilder(name) for name in spec["structures"][msg.get("segments", msg["structure"])]}
     _msh(builders["MSH"], msg, ctx, profile.backend_version, d)
     if "EVN" in builders:
         builders["EVN"].set(1, 1, msg["event"], d)
@@ -87,8 +88,11 @@ def render(profile: Profile, interaction: str, resource: dict, ctx: TranslateCon
         builders[seg].set(fld, 2, ctx.options.get("sending_application", "FHIR-GATEWAY"), d)
     if rtype in spec.get("patient_ref", {}):
         _write_patient_ref(spec, spec["patient_ref"][rtype], resource, builders, ctx, d)
-    _write_fields(spec, rtype, resource, builders, ctx, d)
-    lines = [_render_msh(builders["MSH"], d)] + [b.render(d) for n, b in builders.items() if n != "MSH"]
+    written = _write_fields(spec, rtype, resource, builders, ctx, d)
+    # Optional segments (NK1, IN1...) appear only when a mapping put data in them.
+    skip = set(spec.get("optional_segments", [])) - written
+    lines = [_render_msh(builders["MSH"], d)] + [b.render(d) for n, b in builders.items()
+                                                 if n != "MSH" and n not in skip]
     message_type = f"{msg['code']}^{msg['event']}^{msg['structure']}"
     return Hl7v2Message("\r".join(lines) + "\r", message_type, ctx.control_id, backend_id)
 
@@ -123,8 +127,9 @@ def _write_patient_ref(spec, rule, resource, builders, ctx, d) -> None:
         _write_fields(spec, "Patient", patient, builders, ctx, d)
 
 
-def _write_fields(spec, rtype, resource, builders, ctx, d) -> None:
-    value_maps = spec.get("value_maps", {})
+def _write_fields(spec, rtype, resource, builders, ctx, d) -> set[str]:
+    """Write the mapped elements; returns the segments that received data."""
+    value_maps, written = spec.get("value_maps", {}), set()
     for line in spec.get("mappings", {}).get(rtype, []):
         value = get_path(resource, line["fhir"])
         if value is None or value == "":
@@ -142,8 +147,10 @@ def _write_fields(spec, rtype, resource, builders, ctx, d) -> None:
         seg, fld, comp, _sub = parse_address(line["v2"])
         if seg in builders:
             builders[seg].set(fld, comp, value, d)
+            written.add(seg)
             for extra_comp, extra in (line.get("components") or {}).items():
                 builders[seg].set(fld, int(extra_comp), str(extra), d)
+    return written
 
 
 def read(profile: Profile, text: str, options: dict | None = None) -> tuple[str, dict]:
