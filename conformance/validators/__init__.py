@@ -1,0 +1,1 @@
+"""Public FHIR validators the conformance toolkit runs over what a server returns."""
