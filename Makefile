@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8080
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench serve clean install install-dev
+.PHONY: demo test conformance bench serve clean install install-dev
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make conformance: start the demo stack and run the conformance toolkit against it
+conformance: $(VENV)/.installed-dev
+	$(BIN)/python -m conformance.against_demo
 
 ## make bench: the benchmarks in loadtests/ (figures, never pass/fail)
 bench: $(VENV)/.installed-dev

@@ -18,6 +18,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from gateway.errors import BadRequest, InvalidResource, Issue
+from gateway.services.invariants import broken
 from gateway.services.primitives import check_primitive
 
 SUPPORTED_TYPES = frozenset({
@@ -232,6 +233,11 @@ def _model_issues(resource_type: str, body: dict) -> list[Issue]:
     return []
 
 
+def _invariant_issues(body: dict) -> list[Issue]:
+    return [Issue("error", "invariant", f"{where}: {key}: {human}", (where,))
+            for key, where, human in broken(body)]
+
+
 def validate_resource(body: object, expected_type: str | None = None, *,
                       allow_urn_refs: bool = False) -> dict:
     """Return `body` unchanged if it is a valid resource, else raise InvalidResource."""
@@ -246,7 +252,7 @@ def validate_resource(body: object, expected_type: str | None = None, *,
                               expression=(f"{rtype}.resourceType",))
     walker = _Walker(allow_urn_refs)
     walker.resource(body, rtype)
-    issues = walker.issues or _model_issues(rtype, body)
+    issues = walker.issues or _model_issues(rtype, body) or _invariant_issues(body)
     if issues:
         first = issues[0].diagnostics
         raise InvalidResource(f"Invalid {rtype}: {first}" + (f" (+{len(issues) - 1} more)" if len(issues) > 1 else ""),

@@ -132,3 +132,12 @@ def test_bundle_envelope():
         validate_bundle_envelope(dict(ok, entry=[{"request": {"method": "POST", "url": "Patient"}}]))
     with pytest.raises(InvalidResource):
         validate_bundle_envelope(dict(ok, entry=[{"resource": GOOD, "request": {"method": "FETCH"}}]))
+
+
+def test_fhirpath_invariants_from_the_r4_definitions_are_enforced():
+    appointment = {"resourceType": "Appointment", "status": "booked", "start": "2026-01-01T09:00:00Z",
+                   "participant": [{"status": "accepted", "actor": {"display": "Dr X"}}]}
+    error = rejects(appointment, "Appointment")
+    assert {i.diagnostics.split(": ")[1] for i in error.issues} == {"app-2", "app-3"}
+    rejects(dict(GOOD, contact=[{"gender": "male"}]), "Patient.contact[0]")
+    validate_resource(dict(appointment, end="2026-01-01T09:20:00Z"))
