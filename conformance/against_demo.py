@@ -34,7 +34,9 @@ def main() -> int:
             print("the demo stack did not start within 120 s", file=sys.stderr)
             return 2
         info = json.loads(demo.stdout.readline())
-        report = Runner(info["fhir_base"], info["token"]).run()
+        client = json.loads((data / "demo-client.json").read_text())
+        report = Runner(info["fhir_base"], info["token"], client_id=client["client_id"],
+                        client_secret=client["client_secret"]).run()
         print(report.summary())
         report.write(Path("reports/conformance"))
         return 1 if report.failures else 0

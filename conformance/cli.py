@@ -26,7 +26,8 @@ def _token(args: argparse.Namespace) -> str | None:
 
 def _run(args: argparse.Namespace) -> int:
     from conformance.runner.run import Runner
-    report = Runner(args.base, _token(args)).run()
+    report = Runner(args.base, _token(args), client_id=args.client_id,
+                    client_secret=args.client_secret).run()
     print(report.summary())
     report.write(Path(args.report_dir))
     print(f"reports: {Path(args.report_dir) / 'conformance.xml'}, {Path(args.report_dir) / 'conformance.md'}",

@@ -12,6 +12,7 @@ from pathlib import Path
 import requests
 
 from conformance.runner.report import Report
+from conformance.runner.smart import run_smart
 from conformance.validators import invariants, json_schema, known_issues, node
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -20,7 +21,9 @@ ORDER = ["Binary", "Patient", "Appointment", "Coverage", "DocumentReference"]
 
 
 class Runner:
-    def __init__(self, base: str, token: str | None = None, timeout: float = 30) -> None:
+    def __init__(self, base: str, token: str | None = None, timeout: float = 30, *,
+                 client_id: str | None = None, client_secret: str | None = None) -> None:
+        self.client_id, self.client_secret = client_id, client_secret
         self.base, self.timeout = base.rstrip("/"), timeout
         self.http = requests.Session()
         self.http.headers.update({"Accept": FHIR_JSON})
@@ -54,6 +57,8 @@ class Runner:
             for number, rtype in enumerate(sorted(resources, key=lambda t: ORDER.index(t) if t in ORDER else 99), 1):
                 self.resource(f"2.{number}", rtype, resources[rtype])
             self.outcomes()
+            if statement.get("rest", [{}])[0].get("security"):
+                run_smart(self.report, self.base, self.client_id, self.client_secret)
         self.validators()
         return self.report
 

@@ -27,18 +27,21 @@ def gateway(settings_overrides):
     app = create_app(settings_from_mapping(dict(settings_overrides, auth="on", base_url=base)))
     server.app = app
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    token = app.extensions["fhir_gateway"].auth.issue("conformance", "integration_admin",
-                                                       "system/*.cruds", base)["access_token"]
-    yield base, token
+    auth = app.extensions["fhir_gateway"].auth
+    client = auth.add_client("conformance", "system/*.cruds", "integration_admin")
+    token = auth.issue(client["client_id"], "integration_admin", "system/*.cruds", base)["access_token"]
+    yield base, token, client
     server.shutdown()
     app.extensions["fhir_gateway"].db.dispose()
 
 
 def test_the_gateway_passes_every_check(gateway, tmp_path):
-    base, token = gateway
-    report = Runner(base, token).run()
+    base, token, client = gateway
+    report = Runner(base, token, client_id=client["client_id"], client_secret=client["client_secret"]).run()
     assert report.failures == [], report.summary()
     assert len(report.checks) >= 60
+    smart = {c.number for c in report.checks if c.number.startswith("S.")}
+    assert {"S.1", "S.3", "S.4", "S.7", "S.18", "S.24", "S.x2", "S.x3"} <= smart
     report.write(tmp_path)
     assert "failures=\"0\"" in (tmp_path / "conformance.xml").read_text()
     assert "| 3.4 | Appointment with start and no end is refused | pass |" in (tmp_path / "conformance.md").read_text()
