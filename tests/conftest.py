@@ -91,3 +91,21 @@ def app(settings_overrides):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def live_gateway(settings_overrides):
+    """A gateway with auth on, served on a real loopback socket: (FHIR base URL, app)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from gateway.app import create_app
+    server = make_server("127.0.0.1", 0, None, threaded=True)  # the port first: it is the aud
+    base = f"http://127.0.0.1:{server.server_port}/fhir"
+    application = create_app(settings_from_mapping(dict(settings_overrides, auth="on", base_url=base)))
+    server.app = application
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield base, application
+    server.shutdown()
+    application.extensions["fhir_gateway"].db.dispose()

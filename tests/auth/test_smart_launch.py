@@ -7,30 +7,20 @@ import base64
 import hashlib
 import json
 import re
-import threading
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 from fhirclient import client as smart_client
 from fhirclient.models.patient import Patient
-from werkzeug.serving import make_server
-
-from gateway.app import create_app
 from gateway.auth.launch import LaunchService
-from gateway.settings import settings_from_mapping
 
 REDIRECT = "http://app.example/callback"
 
 
 @pytest.fixture
-def live(settings_overrides):
-    server = make_server("127.0.0.1", 0, None, threaded=True)  # port first, then the app
-    base = f"http://127.0.0.1:{server.server_port}/fhir"
-    app = create_app(settings_from_mapping(dict(settings_overrides, auth="on", base_url=base)))
-    server.app = app
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+def live(live_gateway):
+    base, app = live_gateway
     container = app.extensions["fhir_gateway"]
     launch = LaunchService(container.auth)
     launch.add_user("frontdesk1", "correct horse battery", "front_desk")
@@ -40,9 +30,7 @@ def live(settings_overrides):
     ids = [requests.post(f"{base}/Patient", headers=headers, timeout=10, data=json.dumps(
         {"resourceType": "Patient", "name": [{"family": f, "given": ["A"]}], "birthDate": "1980-01-01"})).json()["id"]
         for f in ("Rivera", "Okafor")]
-    yield base, app_client["client_id"], ids
-    server.shutdown()
-    container.db.dispose()
+    return base, app_client["client_id"], ids
 
 
 def _login_and_pick(authorize_url: str, patient_id: str) -> str:

@@ -2,27 +2,15 @@
 (read + search through its models), with a system token as a deployment would use them."""
 from __future__ import annotations
 
-import threading
-
 import pytest
-from werkzeug.serving import make_server
-
-from gateway.app import create_app
-from gateway.settings import settings_from_mapping
 
 
 @pytest.fixture
-def live(settings_overrides):
-    server = make_server("127.0.0.1", 0, None, threaded=True)
-    base = f"http://127.0.0.1:{server.server_port}/fhir"
-    app = create_app(settings_from_mapping(dict(settings_overrides, auth="on", base_url=base)))
-    server.app = app
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+def live(live_gateway):
+    base, app = live_gateway
     token = app.extensions["fhir_gateway"].auth.issue("tests", "integration_admin", "system/*.cruds",
                                                        base)["access_token"]
-    yield base, token
-    server.shutdown()
-    app.extensions["fhir_gateway"].db.dispose()
+    return base, token
 
 
 def test_fhirpy_crud_and_search(live):

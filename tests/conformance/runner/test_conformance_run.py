@@ -10,8 +10,6 @@ from flask import Flask, Response
 from werkzeug.serving import make_server
 
 from conformance.runner.run import Runner
-from gateway.app import create_app
-from gateway.settings import settings_from_mapping
 
 
 def _serve(app) -> tuple[str, object]:
@@ -21,18 +19,12 @@ def _serve(app) -> tuple[str, object]:
 
 
 @pytest.fixture
-def gateway(settings_overrides):
-    server = make_server("127.0.0.1", 0, None, threaded=True)
-    base = f"http://127.0.0.1:{server.server_port}/fhir"
-    app = create_app(settings_from_mapping(dict(settings_overrides, auth="on", base_url=base)))
-    server.app = app
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+def gateway(live_gateway):
+    base, app = live_gateway
     auth = app.extensions["fhir_gateway"].auth
     client = auth.add_client("conformance", "system/*.cruds", "integration_admin")
     token = auth.issue(client["client_id"], "integration_admin", "system/*.cruds", base)["access_token"]
-    yield base, token, client
-    server.shutdown()
-    app.extensions["fhir_gateway"].db.dispose()
+    return base, token, client
 
 
 def test_the_gateway_passes_every_check(gateway, tmp_path):
