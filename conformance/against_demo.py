@@ -1,7 +1,8 @@
 """`make conformance`: start the demo stack on a free port, run the toolkit against it, stop it.
 
 May import: stdlib, conformance.runner. Exit code 1 when any check fails. Reports are written
-to reports/conformance/ (JUnit XML and Markdown).
+to reports/conformance/ (JUnit XML and Markdown). The demo prints one JSON line once ready
+(`fhir_base`, `token`); it is stopped with SIGTERM whatever happens.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conformance.runner.run import Runner
+from conformance.runner import run
 
 
 def _free_port() -> int:
@@ -35,10 +36,11 @@ def main() -> int:
             return 2
         info = json.loads(demo.stdout.readline())
         client = json.loads((data / "demo-client.json").read_text())
-        report = Runner(info["fhir_base"], info["token"], client_id=client["client_id"],
-                        client_secret=client["client_secret"]).run()
+        report = run(info["fhir_base"], info.get("token"), client_id=client["client_id"],
+                     client_secret=client["client_secret"])
         print(report.summary())
-        report.write(Path("reports/conformance"))
+        junit, markdown = report.write(Path("reports/conformance"))
+        print(f"reports: {junit}, {markdown}", file=sys.stderr)
         return 1 if report.failures else 0
     finally:
         demo.send_signal(signal.SIGTERM)

@@ -1,48 +1,46 @@
 """`fhir-gateway conformance run`: the plug-in command for the conformance toolkit.
 
-Registered through the `fhir_gateway.commands` entry-point group. Exit code 1 when any check
-fails; the terminal gets a summary, the report directory a JUnit XML and a Markdown report.
+May import: argparse, stdlib, conformance.runner. Registered through the entry-point group
+`fhir_gateway.commands` (`conformance = "conformance.cli:register"`). The token is given
+(--token) or obtained by client credentials (--client-id with --client-secret, or with --key for
+SMART Backend Services). Exit code 1 when any check fails; the terminal gets the summary, the
+report directory a JUnit XML and a Markdown report.
 """
 from __future__ import annotations
 
 import argparse
-import base64
 import sys
 from pathlib import Path
-
-import requests
 
 
 def _token(args: argparse.Namespace) -> str | None:
     if args.token or not args.client_id:
         return args.token
-    token_url = args.base.rstrip("/").rsplit("/fhir", 1)[0] + "/oauth/token"
-    basic = base64.b64encode(f"{args.client_id}:{args.client_secret}".encode()).decode()
-    response = requests.post(token_url, data={"grant_type": "client_credentials", "scope": args.scope},
-                             headers={"Authorization": f"Basic {basic}"}, timeout=30)
-    response.raise_for_status()
-    return response.json()["access_token"]
+    from conformance.runner.tokens import client_credentials
+    return client_credentials(args.base, args.client_id, secret=args.client_secret,
+                              key=Path(args.key) if args.key else None, scope=args.scope)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from conformance.runner.run import Runner
-    report = Runner(args.base, _token(args), client_id=args.client_id,
-                    client_secret=args.client_secret).run()
+    from conformance.runner import run
+    options = {"client_id": args.client_id, "client_secret": args.client_secret, "key": args.key}
+    report = run(args.base, _token(args), timeout=args.timeout, **options)
     print(report.summary())
-    report.write(Path(args.report_dir))
-    print(f"reports: {Path(args.report_dir) / 'conformance.xml'}, {Path(args.report_dir) / 'conformance.md'}",
-          file=sys.stderr)
+    junit, markdown = report.write(Path(args.report_dir))
+    print(f"reports: {junit}, {markdown}", file=sys.stderr)
     return 1 if report.failures else 0
 
 
 def register(subparsers) -> None:
     conformance = subparsers.add_parser("conformance", help="check a FHIR server's conformance")
     actions = conformance.add_subparsers(dest="conformance_action", required=True)
-    run = actions.add_parser("run", help="exercise the server and report every check")
-    run.add_argument("--base", required=True, help="the FHIR base URL")
+    run = actions.add_parser("run", help="exercise the server as a client would and report every check")
+    run.add_argument("--base", required=True, help="the FHIR base URL, e.g. http://127.0.0.1:8080/fhir")
     run.add_argument("--token", help="a bearer token")
     run.add_argument("--client-id", help="get a token by client credentials instead")
-    run.add_argument("--client-secret", default="")
+    run.add_argument("--client-secret", help="the client's secret (client_secret_basic)")
+    run.add_argument("--key", help="the client's private key, JWK or PEM (private_key_jwt)")
     run.add_argument("--scope", default="system/*.cruds")
+    run.add_argument("--timeout", type=float, default=30, help="seconds per request")
     run.add_argument("--report-dir", default="reports/conformance")
     run.set_defaults(func=_run)
