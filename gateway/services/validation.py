@@ -1,211 +1,209 @@
 """Strict validation of incoming resources: JSON types, structure, required codes, references.
 
-May import: fhir.resources, pydantic, gateway.errors, gateway.services.primitives, stdlib.
+May import: fhir.resources, pydantic, gateway.errors, gateway.services.primitives,
+gateway.services.valuesets, gateway.services.invariants, stdlib.
 Order: (1) a strict walk of the raw JSON against the fhir.resources R4B model fields — no
-coercion, no unknown or empty elements, required-binding codes (the models' `enum_values`,
-cross-checked against the R4 value sets by the tests), reference syntax and target types;
-(2) the pydantic model itself for cardinality, choice types and the rest. We store what the
-client sent, untouched: nothing is ever silently "fixed".
+coercion, no unknown/empty/null elements, required-binding codes, reference syntax and target
+types, contained-resource rules; (2) the pydantic model for cardinality, choice types and the
+rest; (3) the R4 FHIRPath invariants. We store what the client sent, untouched: nothing is
+ever silently "fixed". Everything derived from the models and definitions is cached.
 """
 from __future__ import annotations
 
 import re
-import types
-import typing
-from functools import lru_cache
 
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from gateway.errors import BadRequest, InvalidResource, Issue
 from gateway.services.invariants import broken
-from gateway.services.primitives import check_primitive
+from gateway.services.primitives import check_primitive, check_syntax, parse_reference
+from gateway.services.valuesets import Binding, Field, fields, is_resource
 
 SUPPORTED_TYPES = frozenset({
     "Patient", "Appointment", "Coverage", "DocumentReference", "Binary",
     "CoverageEligibilityRequest", "CoverageEligibilityResponse", "AuditEvent", "Subscription",
     "Bundle"})
 
-_RELATIVE_REF = re.compile(r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(/_history/[A-Za-z0-9\-.]{1,64})?$")
-_ABSOLUTE_REF = re.compile(r"^https?://\S+$")
-_URN_UUID = re.compile(r"^urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_KIND_NAMES = {"Date": "date", "DateTime": "dateTime", "Instant": "instant", "Time": "time",
-               "Id": "id", "Code": "code", "Uri": "uri", "Url": "url", "Canonical": "canonical",
-               "Base64Binary": "base64Binary", "String": "string", "Markdown": "markdown",
-               "Oid": "oid", "Uuid": "uuid", "Integer": "integer", "PositiveInt": "positiveInt",
-               "UnsignedInt": "unsignedInt", "Decimal": "decimal", "Integer64": "integer64",
-               "Xhtml": "xhtml"}
-
-
-class _Field(typing.NamedTuple):
-    name: str  # JSON name (alias)
-    is_list: bool
-    kind: str  # a primitive kind, "complex", "resource" or "primitive-ext"
-    model: str | None  # complex type class name
-    enum: tuple[str, ...] | None
-    ref_types: tuple[str, ...] | None
-
-
-def _strip_optional(annotation):
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return args[0] if len(args) == 1 else annotation
-    return annotation
-
-
-def _kind(annotation) -> tuple[str, str | None]:
-    if typing.get_origin(annotation) is typing.Annotated:
-        for meta in reversed(typing.get_args(annotation)[1:]):
-            name = _KIND_NAMES.get(type(meta).__name__)
-            if name:
-                return name, None
-        return "string", None
-    if annotation is bool:
-        return "boolean", None
-    name = getattr(annotation, "__name__", str(annotation))
-    if name == "ResourceType":
-        return "resource", None
-    if name == "FHIRPrimitiveExtensionType":
-        return "primitive-ext", None
-    if name.endswith("Type"):
-        return "complex", name[:-4]
-    return "string", None
-
-
-@lru_cache(maxsize=None)
-def _fields(model_name: str) -> dict[str, _Field]:
-    """JSON element name -> what it must hold, for one fhir.resources R4B model class."""
-    model = get_fhir_model_class(model_name)
-    out: dict[str, _Field] = {}
-    for name, info in model.model_fields.items():
-        if name == "fhir_comments":
-            continue
-        annotation = _strip_optional(info.annotation)
-        is_list = typing.get_origin(annotation) in (list, typing.List)
-        if is_list:
-            annotation = _strip_optional(typing.get_args(annotation)[0])
-        kind, complex_name = _kind(annotation)
-        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-        enum = tuple(extra["enum_values"]) if extra.get("enum_values") else None
-        refs = tuple(extra["enum_reference_types"]) if extra.get("enum_reference_types") else None
-        out[info.alias or name] = _Field(info.alias or name, is_list, kind, complex_name, enum, refs)
-    return out
-
 
 class _Walker:
     """One strict pass over a resource's JSON, collecting every problem (not just the first)."""
 
-    def __init__(self, allow_urn_refs: bool) -> None:
+    def __init__(self, allow_urn_refs: bool, shallow: bool = False) -> None:
         self.issues: list[Issue] = []
         self.allow_urn_refs = allow_urn_refs
-        self.contained_ids: set[str] = set()
+        self.shallow = shallow  # envelope only: nested (non-contained) resources are not walked
+        self.scopes: list[dict[str, bool]] = []  # contained id -> referenced, per container
+        self.inside: list[object] = []  # ids of the contained resources being walked
 
     def fail(self, path: str, code: str, text: str) -> None:
         self.issues.append(Issue("error", code, f"{path}: {text}", (path,)))
 
-    def resource(self, data: dict, path: str) -> None:
+    def resource(self, data: dict, path: str, contained: bool = False) -> None:
         rtype = data.get("resourceType")
-        try:
-            get_fhir_model_class(rtype) if isinstance(rtype, str) else None
-        except KeyError:
-            rtype = None
-        if not isinstance(rtype, str) or rtype is None:
-            self.fail(path, "structure", "resourceType is missing or not a FHIR resource type")
+        if not isinstance(rtype, str) or not is_resource(rtype):
+            self.fail(path, "structure", f"resourceType {rtype!r} is missing or not a FHIR resource type")
             return
-        self.contained_ids |= {c.get("id") for c in data.get("contained", []) if isinstance(c, dict)}
+        if contained:  # "#id" inside a contained resource resolves against the container
+            self.contained_rules(data, path)
+            self.inside.append(data.get("id"))
+            self.element(rtype, data, path, skip=("resourceType",))
+            self.inside.pop()
+            return
+        items = data.get("contained")
+        ids = [c.get("id") for c in items if isinstance(c, dict)] if isinstance(items, list) else []
+        self.scopes.append({i: False for i in ids if isinstance(i, str)})
         self.element(rtype, data, path, skip=("resourceType",))
+        for cid, used in self.scopes.pop().items():
+            if not used:  # dom-3 (R4 references.html#contained): contained must be referenced
+                self.fail(f"{path}.contained[{ids.index(cid)}]", "invalid",
+                          f"dom-3: contained resource '{cid}' is not referenced from the resource")
+
+    def contained_rules(self, data: dict, path: str) -> None:
+        # R4 resource dom-2/dom-4 and references.html#contained: no nesting, no version
+        # metadata, and an id to be referenced by.
+        if "contained" in data:
+            self.fail(f"{path}.contained", "invalid", "dom-2: a contained resource cannot contain resources")
+        meta = data.get("meta")
+        if isinstance(meta, dict) and ("versionId" in meta or "lastUpdated" in meta):
+            self.fail(f"{path}.meta", "invalid", "dom-4: a contained resource has no versionId or lastUpdated")
+        if "id" not in data:
+            self.fail(f"{path}.id", "required", "a contained resource needs an id to be referenced by")
 
     def element(self, model: str, data: object, path: str, skip=()) -> None:
         if not isinstance(data, dict):
-            self.fail(path, "structure", f"must be a JSON object, got {type(data).__name__}")
+            self.fail(path, "structure", f"must be a JSON object, got {_json_kind(data)}")
             return
         if not data:
             self.fail(path, "structure", "must not be an empty object (R4 json.html)")
             return
-        fields = _fields(model)
+        table = fields(model)
         for key, value in data.items():
             if key in skip:
                 continue
-            spec = fields.get(key)
+            spec = table.get(key)
             if spec is None:
-                self.fail(f"{path}.{key}", "structure", f"unknown element '{key}' in {model}")
+                self.fail(f"{path}.{key}", "structure", f"unknown element '{key}'")
+            elif spec.is_list:
+                self.many(spec, value, f"{path}.{key}", data.get(_partner(key)))
+            elif value is None:
+                self.fail(f"{path}.{key}", "structure", "must not be null (R4 json.html)")
+            elif isinstance(value, list):
+                self.fail(f"{path}.{key}", "structure", "must be a single value, not an array")
+            else:
+                self.single(spec, value, f"{path}.{key}")
+
+    def many(self, spec: Field, value: object, path: str, partner: object) -> None:
+        if not isinstance(value, list):
+            self.fail(path, "structure", "must be a JSON array (this element repeats)")
+            return
+        if not value:
+            self.fail(path, "structure", "must not be an empty array (R4 json.html)")
+            return
+        # R4 json.html#primitive: value and _extension arrays line up item by item, with null
+        # where one side has nothing; null on both sides at once is not allowed.
+        if isinstance(partner, list) and len(partner) != len(value):
+            self.fail(path, "structure", "must have as many items as its primitive pair")
+            return
+        for i, item in enumerate(value):
+            if item is None:
+                if not (isinstance(partner, list) and i < len(partner) and partner[i] is not None):
+                    self.fail(f"{path}[{i}]", "structure", "must not be null (R4 json.html)")
                 continue
-            self.value(spec, value, f"{path}.{key}", data, model)
+            self.single(spec, item, f"{path}[{i}]")
 
-    def value(self, spec: _Field, value: object, path: str, parent: dict, model: str) -> None:
-        if value is None:
-            self.fail(path, "structure", "must not be null (R4 json.html)")
-            return
-        if spec.is_list:
-            if not isinstance(value, list):
-                self.fail(path, "structure", "must be a JSON array (this element repeats)")
-                return
-            if not value:
-                self.fail(path, "structure", "must not be an empty array (R4 json.html)")
-            has_ext = f"_{spec.name}" in parent
-            for i, item in enumerate(value):
-                if item is None and (has_ext or spec.kind == "primitive-ext"):
-                    continue  # null placeholder paired with _element (R4 json.html#primitive)
-                self.single(spec, item, f"{path}[{i}]", model)
-            return
-        if isinstance(value, list):
-            self.fail(path, "structure", "must be a single value, not an array")
-            return
-        self.single(spec, value, path, model)
-
-    def single(self, spec: _Field, value: object, path: str, model: str) -> None:
-        if value is None:
-            self.fail(path, "structure", "must not be null")
-        elif spec.kind == "complex":
+    def single(self, spec: Field, value: object, path: str) -> None:
+        kind = spec.kind
+        if kind == "complex" or kind == "primitive-ext":
             self.element(spec.model, value, path)
             if spec.model == "Reference" and isinstance(value, dict):
                 self.reference(value, spec.ref_types, path)
-        elif spec.kind == "resource":
+        elif kind == "resource" and self.shallow and not path.endswith("]"):
+            if not isinstance(value, dict) or not is_resource(str(value.get("resourceType"))):
+                self.fail(path, "structure", "must be a resource (a JSON object with a known resourceType)")
+        elif kind == "resource":
             if isinstance(value, dict):
-                self.resource(value, path)
+                self.resource(value, path, contained=path.rsplit(".", 1)[-1].startswith("contained["))
             else:
-                self.fail(path, "structure", "must be a resource object")
-        elif spec.kind == "primitive-ext":
-            if not isinstance(value, dict):
-                self.fail(path, "structure", "must be a JSON object (primitive extension)")
+                self.fail(path, "structure", "must be a resource (a JSON object)")
         else:
-            problem = check_primitive(spec.kind, value)
+            problem = check_primitive(kind, value)
             if problem:
                 self.fail(path, "value", problem)
-            elif spec.enum and value not in spec.enum:
-                # Required binding (R4 terminologies.html#required): the code must be in the set.
-                self.fail(path, "code-invalid", f"{value!r} is not in the required value set "
-                          f"({', '.join(spec.enum)})")
+            elif spec.binding is not None:
+                self.code(spec.binding, value, path)
+            elif kind in ("canonical", "uri") and value.startswith("#") and value[1:] in self.scopes[-1]:
+                self.scopes[-1][value[1:]] = True  # dom-3 counts canonical/uri "#id" too
+
+    def code(self, binding: Binding, value: str, path: str) -> None:
+        # Required binding (R4 terminologies.html#required): the code SHALL be in the set.
+        if binding.codes is not None and value not in binding.codes:
+            self.fail(path, "code-invalid", f"{value!r} is not in the required value set "
+                      f"{binding.value_set} ({', '.join(sorted(binding.codes))})")
+        elif binding.codes is None and binding.syntax:
+            problem = check_syntax(binding.syntax, value)
+            if problem:
+                self.fail(path, "code-invalid", f"{problem} (required binding {binding.value_set})")
 
     def reference(self, value: dict, allowed: tuple[str, ...] | None, path: str) -> None:
         ref = value.get("reference")
-        if not isinstance(ref, str):
+        if not isinstance(ref, str) or not ref:
+            return  # the primitive check already reported a wrong JSON type
+        form, target = parse_reference(ref)
+        where = f"{path}.reference"
+        if form == "local":
+            self.local_reference(ref[1:], where)
             return
-        if ref.startswith("#"):
-            if ref[1:] not in self.contained_ids:
-                self.fail(f"{path}.reference", "invalid", f"{ref!r} points at no contained resource")
-            return
-        if ref.startswith("urn:uuid:"):
-            if not self.allow_urn_refs or not _URN_UUID.match(ref):
-                self.fail(f"{path}.reference", "invalid",
-                          f"{ref!r}: urn:uuid references are only allowed inside a transaction Bundle")
-            return
-        match = _RELATIVE_REF.match(ref)
-        if match is None and _ABSOLUTE_REF.match(ref):
-            match = re.search(r"/([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(/_history/[^/]+)?$", ref)
-            if match is None:
-                return  # an absolute URL not shaped like a FHIR RESTful reference
-        if match is None:
-            self.fail(f"{path}.reference", "invalid",
-                      f"{ref!r} is not a valid reference (Type/id, absolute URL, #id or urn:uuid)")
-            return
-        target = match.group(1)
-        if allowed and "Resource" not in allowed and target not in allowed:
-            self.fail(f"{path}.reference", "invalid",
-                      f"{ref!r}: this element may only point at {', '.join(allowed)}")
+        if form == "urn" and not self.allow_urn_refs:
+            self.fail(where, "invalid", f"{ref!r}: urn:uuid references are only allowed inside a transaction Bundle")
+        elif form == "invalid":
+            self.fail(where, "invalid", f"{ref!r} is not a valid reference (Type/id, absolute URL, #id or urn:uuid)")
+        elif target is not None and not is_resource(target):
+            self.fail(where, "invalid", f"{ref!r}: {target!r} is not a FHIR resource type")
+        elif target is not None and allowed and "Resource" not in allowed and target not in allowed:
+            self.fail(where, "invalid", f"{ref!r}: this element may only point at {', '.join(allowed)}")
         declared = value.get("type")
-        if isinstance(declared, str) and declared != target:
+        if isinstance(declared, str) and target is not None and declared != target:
             self.fail(f"{path}.type", "invalid", f"type {declared!r} contradicts reference {ref!r}")
+
+    def local_reference(self, target: str, where: str) -> None:
+        scope = self.scopes[-1]
+        if target == "" and self.inside:  # "#" alone: a contained resource points at its container
+            if isinstance(self.inside[-1], str):
+                scope[self.inside[-1]] = True
+            return
+        if target not in scope:
+            self.fail(where, "invalid", f"'#{target}' points at no contained resource")
+        else:
+            scope[target] = True
+
+
+def _partner(key: str) -> str:
+    return key[1:] if key.startswith("_") else f"_{key}"
+
+
+def _json_kind(value: object) -> str:
+    return {str: "a string", bool: "a boolean", int: "a number", float: "a number",
+            list: "an array"}.get(type(value), type(value).__name__)
+
+
+_CHOICE = re.compile(r"expected from this list \[([^\]]*)\], but got multiple")
+_INTERNAL = re.compile(r"fhir_core|fhir\.resources|pydantic|\b[A-Z]\w*Type\b")
+
+
+def _model_message(err: dict) -> tuple[str, str]:
+    """(issue code, clear sentence) for one pydantic error, without pydantic internals."""
+    kind, text = err.get("type", ""), str(err.get("msg", "is invalid"))
+    if kind == "missing":
+        return "required", "is required (minimum cardinality 1) but missing"
+    choice = _CHOICE.search(text)
+    if choice:  # R4 formats.html#choice: only one type of a choice element may be present
+        names = choice.group(1).replace("'", "")
+        return "structure", f"only one of {names} may be present"
+    if kind == "extra_forbidden":
+        return "structure", "unknown element"
+    text = text.removeprefix("Value error, ").replace("Input should be", "must be")
+    return "invalid", "is not valid" if _INTERNAL.search(text) else text
 
 
 def _expression(resource_type: str, loc: tuple) -> str:
@@ -213,23 +211,23 @@ def _expression(resource_type: str, loc: tuple) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif not str(part).startswith("function-after") and part not in ("", "__root__"):
+        elif part not in ("", "__root__") and not str(part).startswith("function-"):
             out += f".{part}"
     return out
 
 
 def _model_issues(resource_type: str, body: dict) -> list[Issue]:
-    model = get_fhir_model_class(resource_type)
     try:
-        model.model_validate(body)
+        get_fhir_model_class(resource_type).model_validate(body)
     except ValidationError as exc:
         issues = []
-        for err in exc.errors(include_url=False, include_input=False)[:50]:
+        for err in exc.errors(include_url=False, include_input=False, include_context=False)[:50]:
             path = _expression(resource_type, tuple(err.get("loc", ())))
-            issues.append(Issue("error", "invalid", f"{path}: {err.get('msg', 'invalid')}", (path,)))
+            code, text = _model_message(err)
+            issues.append(Issue("error", code, f"{path}: {text}", (path,)))
         return issues
-    except (ValueError, TypeError) as exc:  # fhir_core raises these for some root validators
-        return [Issue("error", "invalid", f"{resource_type}: {str(exc)[:300]}", (resource_type,))]
+    except (ValueError, TypeError):  # some fhir_core root validators raise these directly
+        return [Issue("error", "invalid", f"{resource_type}: the resource is not valid", (resource_type,))]
     return []
 
 
@@ -240,7 +238,9 @@ def _invariant_issues(body: dict) -> list[Issue]:
 
 def validate_resource(body: object, expected_type: str | None = None, *,
                       allow_urn_refs: bool = False) -> dict:
-    """Return `body` unchanged if it is a valid resource, else raise InvalidResource."""
+    """Return `body` unchanged if it is a valid resource, else raise InvalidResource whose
+    issues name every problem with a FHIRPath expression. `allow_urn_refs` admits
+    urn:uuid references (entries of a transaction Bundle, R4 http.html#transaction)."""
     if not isinstance(body, dict):
         raise InvalidResource("The body must be a JSON object holding a FHIR resource")
     rtype = body.get("resourceType")
@@ -254,14 +254,14 @@ def validate_resource(body: object, expected_type: str | None = None, *,
     walker.resource(body, rtype)
     issues = walker.issues or _model_issues(rtype, body) or _invariant_issues(body)
     if issues:
-        first = issues[0].diagnostics
-        raise InvalidResource(f"Invalid {rtype}: {first}" + (f" (+{len(issues) - 1} more)" if len(issues) > 1 else ""),
-                              issues=issues)
+        more = f" (+{len(issues) - 1} more)" if len(issues) > 1 else ""
+        raise InvalidResource(f"Invalid {rtype}: {issues[0].diagnostics}{more}", issues=issues)
     return body
 
 
 def references_in(resource: dict) -> list[tuple[str, str]]:
-    """Every Reference.reference in the resource (not in contained resources), with its path."""
+    """Every Reference.reference in the resource, with the FHIRPath of its Reference element;
+    backbone elements included, contained and other nested resources (Bundle.entry) not."""
     found: list[tuple[str, str]] = []
 
     def walk(value: object, path: str) -> None:
@@ -270,7 +270,8 @@ def references_in(resource: dict) -> list[tuple[str, str]]:
             if isinstance(ref, str):
                 found.append((path, ref))
             for key, item in value.items():
-                if key not in ("contained", "reference"):
+                nested = isinstance(item, dict) and "resourceType" in item  # Bundle.entry.resource
+                if key not in ("contained", "reference") and not nested:
                     walk(item, f"{path}.{key}")
         elif isinstance(value, list):
             for i, item in enumerate(value):
@@ -280,31 +281,49 @@ def references_in(resource: dict) -> list[tuple[str, str]]:
     return found
 
 
-_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"}
-
-
 def validate_bundle_envelope(body: object) -> dict:
-    """A batch/transaction Bundle's envelope (R4 bundle.html, http.html#transaction)."""
+    """A batch/transaction Bundle's envelope (R4 bundle.html, http.html#transaction): strict
+    JSON of the Bundle itself, and every entry's request; each entry's resource is validated
+    separately by the caller with validate_resource(..., allow_urn_refs=True)."""
     if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
         raise InvalidResource("POST to the base takes a Bundle", expression=("Bundle",))
     if body.get("type") not in ("batch", "transaction"):
         raise BadRequest(f"Bundle.type must be batch or transaction to be processed, got "
                          f"{body.get('type')!r}", expression=("Bundle.type",))
+    walker = _Walker(allow_urn_refs=True, shallow=True)
+    walker.resource(body, "Bundle")
     entries = body.get("entry", [])
-    if not isinstance(entries, list):
-        raise InvalidResource("Bundle.entry must be an array", expression=("Bundle.entry",))
-    issues = []
+    issues = walker.issues + (_entry_issues(entries) if isinstance(entries, list) else [])
+    if issues:
+        raise InvalidResource(f"Invalid Bundle: {issues[0].diagnostics}", issues=issues)
+    return body
+
+
+def _entry_issues(entries: list) -> list[Issue]:
+    issues, full_urls = [], set()
     for i, entry in enumerate(entries):
         where = f"Bundle.entry[{i}]"
-        request = entry.get("request") if isinstance(entry, dict) else None
-        if not isinstance(request, dict) or request.get("method") not in _METHODS \
-                or not isinstance(request.get("url"), str) or not request["url"]:
-            issues.append(Issue("error", "required", f"{where}.request needs a method and a url",
-                                (f"{where}.request",)))
+        if not isinstance(entry, dict):
+            continue  # the strict walk reported it
+        request = entry.get("request")
+        if not isinstance(request, dict) or not isinstance(request.get("method"), str) \
+                or not isinstance(request.get("url"), str):  # bdl-3, Bundle.entry.request 1..1 fields
+            issues.append(Issue("error", "required", f"{where}.request: a batch or transaction "
+                                "entry needs request.method and request.url", (f"{where}.request",)))
             continue
-        if request["method"] in ("POST", "PUT") and not isinstance(entry.get("resource"), dict):
-            issues.append(Issue("error", "required", f"{where}.resource is required for "
-                                f"{request['method']}", (f"{where}.resource",)))
-    if issues:
-        raise InvalidResource(issues[0].diagnostics, issues=issues)
-    return body
+        method, resource = request["method"], entry.get("resource")
+        if method in ("POST", "PUT") and not isinstance(resource, dict):
+            issues.append(Issue("error", "required", f"{where}.resource: required for {method}",
+                                (f"{where}.resource",)))
+        elif method in ("POST", "PUT"):
+            url_type = request["url"].split("?")[0].strip("/").split("/")[0]
+            if resource.get("resourceType") != url_type:
+                issues.append(Issue("error", "invalid", f"{where}.resource: resourceType "
+                                    f"{resource.get('resourceType')!r} does not match request.url "
+                                    f"{request['url']!r}", (f"{where}.resource",)))
+        full_url = entry.get("fullUrl")
+        if isinstance(full_url, str) and full_url in full_urls:  # bdl-7: fullUrl is unique
+            issues.append(Issue("error", "invalid", f"{where}.fullUrl: {full_url!r} appears twice",
+                                (f"{where}.fullUrl",)))
+        full_urls.add(full_url)
+    return issues
