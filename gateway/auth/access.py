@@ -1,8 +1,9 @@
 """Access: what the current request's token allows, checked on every interaction.
 
 May import: flask, gateway.errors, gateway.auth.scopes. SMART patient/ scopes confine access to
-the patient in context (the Patient itself, Appointments where it participates, Coverages where
-it is beneficiary, DocumentReferences where it is subject); a request outside is 403, and a
+the patient in context: its Patient compartment as R4 compartmentdefinition-patient defines it
+(the Patient itself; Appointments where it is an actor; Coverages where it is policy-holder,
+subscriber, beneficiary or payor; DocumentReferences where it is subject or author); a request outside is 403, and a
 search is restricted to the compartment, never leaking other patients' resources.
 """
 from __future__ import annotations

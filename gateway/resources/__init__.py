@@ -18,8 +18,11 @@ class SearchParam:
     """One search parameter: its code, FHIR search type and where its values live.
 
     `paths` are simple element paths relative to the resource ("name.family", "participant.actor"),
-    optionally with a filter in brackets: "telecom[system=phone]". `targets` restricts reference
-    parameters to target types ("Patient"). `definition` is the canonical SearchParameter URL.
+    optionally with a filter in brackets: "telecom[system=phone]"; a date path "start~end" reads
+    two sibling elements as one [low, high] range. `targets` restricts reference parameters to
+    target types ("Patient"). `definition` is the canonical SearchParameter URL. `code_system` is
+    the implicit system of a plain `code` element (its required binding's CodeSystem), so that
+    `gender=http://hl7.org/fhir/administrative-gender|male` matches (R4 search.html#token).
     """
 
     code: str
@@ -28,6 +31,7 @@ class SearchParam:
     targets: tuple[str, ...] = ()
     definition: str = ""
     sortable: bool = False
+    code_system: str = ""
 
 
 @dataclass(frozen=True)

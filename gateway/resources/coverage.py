@@ -1,4 +1,9 @@
-"""Coverage: search parameters, and its link to the Patient compartment (beneficiary etc.)."""
+"""Coverage: search parameters, and its link to the Patient compartment.
+
+May import: gateway.resources. R4 compartmentdefinition-patient puts a Coverage in a Patient's
+compartment through policy-holder, subscriber, beneficiary and payor (a self-pay Coverage has
+the Patient as payor).
+"""
 from gateway.resources import ResourceType, SearchParam
 
 _SP = "http://hl7.org/fhir/SearchParameter/Coverage-"
@@ -12,11 +17,11 @@ RESOURCE = ResourceType(
         SearchParam("payor", "reference", ("payor",), (), _SP + "payor"),
         SearchParam("subscriber", "reference", ("subscriber",), (), _SP + "subscriber"),
         SearchParam("policy-holder", "reference", ("policyHolder",), (), _SP + "policy-holder"),
-        SearchParam("status", "token", ("status",), definition=_SP + "status"),
+        SearchParam("status", "token", ("status",), definition=_SP + "status",
+                    code_system="http://hl7.org/fhir/fm-status"),
         SearchParam("type", "token", ("type",), definition=_SP + "type"),
     ),
-    # R4 compartmentdefinition-patient: Coverage via policy-holder, subscriber, beneficiary, payor
-    patient_compartment=("beneficiary",),
+    patient_compartment=("policy-holder", "subscriber", "beneficiary", "payor"),
     reference_paths=("beneficiary", "subscriber", "policyHolder", "payor", "contract"),
     includes=("Coverage:beneficiary", "Coverage:patient", "Coverage:subscriber", "Coverage:payor"),
 )

@@ -1,7 +1,8 @@
 """Parsing search query parameters into typed criteria (R4 search.html).
 
 May import: gateway.resources, gateway.errors, gateway.services.search.values, stdlib.
-Repeated parameters AND together, comma-separated values OR together ("\\," escapes a comma).
+Repeated parameters AND together, comma-separated values OR together ("\\," escapes a comma)
+(R4 search.html#combining). Every refusal is a BadRequest naming the offending parameter.
 """
 from __future__ import annotations
 
@@ -15,11 +16,15 @@ from gateway.errors import BadRequest
 from gateway.resources import ResourceType, SearchParam
 from gateway.services.search.values import date_range
 
-COMMON = {"_id": SearchParam("_id", "token", ()), "_lastUpdated": SearchParam("_lastUpdated", "date", ())}
-_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb")
-_MODIFIERS = {"token": {"", "not"}, "string": {"", "exact", "contains"},
-              "date": {""}, "reference": {""}}
-IGNORED = {"_format", "_pretty"}
+_SP = "http://hl7.org/fhir/SearchParameter/"
+# R4 search.html#all: parameters every resource type has, served from the resources table.
+COMMON = {"_id": SearchParam("_id", "token", (), definition=_SP + "Resource-id"),
+          "_lastUpdated": SearchParam("_lastUpdated", "date", (), definition=_SP + "Resource-lastUpdated")}
+_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb")  # R4 search.html#prefix
+_MODIFIERS = {"token": {"", "not", "missing"}, "string": {"", "exact", "contains", "missing"},
+              "date": {"", "missing"}, "reference": {"", "missing"}}
+_TYPE_NAME = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
+IGNORED = {"_format", "_pretty"}  # not search parameters (R4 http.html#parameters)
 RESULT_PARAMS = {"_count", "_sort", "_summary", "_elements", "_total", "_include",
                  "_revinclude", "_page"}
 
@@ -47,6 +52,10 @@ class SearchRequest:
     unknown: list[str] = field(default_factory=list)
     kept: list[tuple[str, str]] = field(default_factory=list)  # understood params, for links
 
+    def sort_signature(self) -> str:
+        """What a page token is bound to: a token from another sort order is refused."""
+        return ",".join(("-" if d else "") + c for c, d in self.sort)
+
 
 def split_values(raw: str) -> list[str]:
     return [v.replace("\\,", ",") for v in re.split(r"(?<!\\),", raw) if v != ""]
@@ -71,15 +80,31 @@ def _date(name: str, value: str) -> tuple[str, datetime, datetime]:
     return prefix, bounds[0], bounds[1]
 
 
-def _parse_values(name: str, param: SearchParam, raw: str) -> tuple:
+def _parse_values(name: str, param: SearchParam, modifier: str, raw: str) -> tuple:
     values = split_values(raw)
     if not values:
         raise BadRequest(f"Search parameter {name} has no value", expression=(name,))
+    if modifier == "missing":  # R4 search.html#missing
+        if raw not in ("true", "false"):
+            raise BadRequest(f"{name} takes true or false, got {raw!r}", expression=(name,))
+        return (raw == "true",)
     if param.type == "token":
         return tuple(_token(v) for v in values)
     if param.type == "date":
         return tuple(_date(name, v) for v in values)
     return tuple(values)
+
+
+def _check_modifier(raw_name: str, param: SearchParam, modifier: str) -> None:
+    if param.type == "reference" and _TYPE_NAME.match(modifier):
+        # A type modifier, e.g. subject:Patient=123 (R4 search.html#reference)
+        if param.targets and modifier not in param.targets:
+            raise BadRequest(f"{raw_name}: {param.code} cannot refer to a {modifier} "
+                             f"(targets: {', '.join(param.targets)})", expression=(raw_name,))
+        return
+    if modifier not in _MODIFIERS.get(param.type, {""}) or (param.code in COMMON and modifier == "missing"):
+        raise BadRequest(f"Modifier :{modifier} is not supported on {param.code} ({param.type})",
+                         expression=(raw_name,))
 
 
 def _int(name: str, value: str, low: int) -> int:
@@ -88,7 +113,8 @@ def _int(name: str, value: str, low: int) -> int:
     return int(value)
 
 
-def _include(name: str, value: str, rtype: ResourceType | None, known) -> tuple[str, str, str | None]:
+def _include(name: str, value: str, known) -> tuple[str, str, str | None]:
+    """R4 search.html#include: Source:param[:TargetType], param being a reference parameter."""
     parts = value.split(":")
     if len(parts) not in (2, 3):
         raise BadRequest(f"{name}={value!r} must be Type:param[:TargetType]", expression=(name,))
@@ -100,13 +126,21 @@ def _include(name: str, value: str, rtype: ResourceType | None, known) -> tuple[
     return parts[0], parts[1], parts[2] if len(parts) == 3 else None
 
 
+def _valid_cursor(cursor) -> bool:
+    return (isinstance(cursor, dict) and isinstance(cursor.get("k"), list)
+            and all(isinstance(cursor.get(k), int) and not isinstance(cursor.get(k), bool)
+                    for k in ("pk", "m", "v"))
+            and cursor.get("d") in ("n", "p") and isinstance(cursor.get("s"), str))
+
+
 def decode_cursor(value: str) -> dict:
     try:
         cursor = json.loads(base64.urlsafe_b64decode(value.encode() + b"==="))
-        assert isinstance(cursor, dict) and {"k", "pk", "m", "d"} <= set(cursor)
-        return cursor
-    except Exception:  # noqa: BLE001 - any malformed page token is the client's error
-        raise BadRequest("_page is not a page token this server issued", expression=("_page",)) from None
+    except ValueError:  # bad base64, bad UTF-8 or bad JSON
+        cursor = None
+    if not _valid_cursor(cursor):
+        raise BadRequest("_page is not a page token this server issued", expression=("_page",))
+    return cursor
 
 
 def encode_cursor(cursor: dict) -> str:
@@ -114,33 +148,41 @@ def encode_cursor(cursor: dict) -> str:
                                     .encode()).decode().rstrip("=")
 
 
+def _sort(request: SearchRequest, value: str, rtype: ResourceType) -> None:
+    """R4 search.html#sort: comma-separated params, "-" for descending."""
+    for key in split_values(value):
+        code = key[1:] if key.startswith("-") else key
+        param = rtype.param(code) or COMMON.get(code)
+        if param is None or not (param.sortable or code in COMMON):
+            raise BadRequest(f"_sort by {code!r} is not supported for {rtype.name}",
+                             expression=("_sort",))
+        request.sort.append((code, key.startswith("-")))
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise BadRequest(f"{name}={value!r} is not supported ({', '.join(allowed)})",
+                         expression=(name,))
+    return value
+
+
 def _result_param(request: SearchRequest, name: str, value: str, rtype: ResourceType, known,
                   max_count: int) -> None:
     if name == "_count":
         request.count = min(_int(name, value, 0), max_count)
+        value = str(request.count)  # links carry the page size actually served
     elif name == "_sort":
-        for key in split_values(value):
-            code = key.lstrip("-")
-            param = rtype.param(code) or COMMON.get(code)
-            if param is None or not (param.sortable or code in COMMON):
-                raise BadRequest(f"_sort by {code!r} is not supported for {rtype.name}",
-                                 expression=("_sort",))
-            request.sort.append((code, key.startswith("-")))
-    elif name == "_summary":
-        if value not in ("true", "false", "count", "data"):
-            raise BadRequest(f"_summary={value!r} is not supported (true, false, count, data)",
-                             expression=("_summary",))
-        request.summary = value
+        _sort(request, value, rtype)
+    elif name == "_summary":  # R4 search.html#summary
+        request.summary = _choice(name, value, ("true", "false", "count", "data"))
     elif name == "_elements":
         request.elements += split_values(value)
     elif name == "_total":
-        if value not in ("none", "estimate", "accurate"):
-            raise BadRequest("_total must be none, estimate or accurate", expression=("_total",))
-        request.total = value
+        request.total = _choice(name, value, ("none", "estimate", "accurate"))
     elif name == "_include":
-        request.includes.append(_include(name, value, rtype, known))
+        request.includes.append(_include(name, value, known))
     elif name == "_revinclude":
-        request.revincludes.append(_include(name, value, rtype, known))
+        request.revincludes.append(_include(name, value, known))
     elif name == "_page":
         request.cursor = decode_cursor(value)
         return  # never echoed into links: the link generator adds its own
@@ -149,23 +191,22 @@ def _result_param(request: SearchRequest, name: str, value: str, rtype: Resource
 
 def parse_search(rtype: ResourceType, params: list[tuple[str, str]], known: dict, *,
                  default_count: int, max_count: int) -> SearchRequest:
-    request = SearchRequest(count=default_count)
+    request = SearchRequest(count=min(default_count, max_count))
     for raw_name, value in params:
         name, _, modifier = raw_name.partition(":")
         if raw_name in IGNORED:
             continue
         if name in RESULT_PARAMS:
+            # "_include:iterate" is read as a plain _include (one level, R4 #revinclude)
             _result_param(request, name, value, rtype, known, max_count)
             continue
         param = rtype.param(name) or COMMON.get(name)
         if param is None:
             request.unknown.append(raw_name)
             continue
-        if param.type == "reference" and modifier and modifier in known:
-            pass  # a type modifier, e.g. subject:Patient=123 (R4 search.html#reference)
-        elif modifier not in _MODIFIERS.get(param.type, {""}):
-            raise BadRequest(f"Modifier :{modifier} is not supported on {name} ({param.type})",
-                             expression=(raw_name,))
-        request.criteria.append(Criterion(param, modifier, _parse_values(raw_name, param, value)))
+        _check_modifier(raw_name, param, modifier)
+        request.criteria.append(Criterion(param, modifier, _parse_values(raw_name, param, modifier, value)))
         request.kept.append((raw_name, value))
+    if request.cursor is not None and request.cursor["s"] != request.sort_signature():
+        raise BadRequest("_page belongs to a search with another _sort", expression=("_page",))
     return request

@@ -1,4 +1,4 @@
-"""SQL for search: criteria -> EXISTS conditions on the index tables, sort keys, keyset pages.
+"""SQL for search: criteria -> conditions on the index tables, sort keys, keyset pages.
 
 May import: sqlalchemy, gateway.store.models, gateway.services.search.*, stdlib. Everything is
 filtered in SQL through the index tables; no resource JSON is loaded to decide a match.
@@ -11,14 +11,16 @@ from sqlalchemy import and_, false, func, not_, or_, select, true
 
 from gateway.errors import BadRequest
 from gateway.services.search.params import Criterion
-from gateway.services.search.values import normalize, parse_reference
-from gateway.store.models import (DateIndexRow, ReferenceIndexRow, ResourceRow, StringIndexRow,
-                                  TokenIndexRow)
+from gateway.services.search.values import MAX_LEN, normalize, parse_reference
+from gateway.store.models import (DateIndexRow, ReferenceIndexRow, ResourceRow, ResourceVersionRow,
+                                  StringIndexRow, TokenIndexRow)
 
-_MIN, _MAX = datetime(1, 1, 1), datetime(9999, 12, 31)
+_MIN = datetime(1, 1, 1)
+_MODELS = {"token": TokenIndexRow, "string": StringIndexRow, "date": DateIndexRow,
+           "reference": ReferenceIndexRow}
 
 
-def _exists(model, rtype: str, code: str, *conditions):
+def _indexed(model, rtype: str, code: str, *conditions):
     # "pk IN (index lookup)" rather than a correlated EXISTS: the planner then walks the
     # (resource_type, param, value) index once instead of probing it for every resource row.
     return ResourceRow.pk.in_(select(model.resource_pk).where(
@@ -30,73 +32,96 @@ def _like(text: str) -> str:
 
 
 def _date_match(prefix: str, low, high, lo_col, hi_col):
-    """R4 search.html#prefix, comparing the resource range [lo_col, hi_col] with [low, high]."""
+    """R4 search.html#prefix: the resource's range [lo_col, hi_col] against the value's [low, high]."""
+    contained = and_(lo_col >= low, hi_col <= high)  # eq: the value's range holds the target's
     return {
-        "eq": and_(lo_col >= low, hi_col <= high),
+        "eq": contained,
         "ne": or_(lo_col < low, hi_col > high),
-        "gt": hi_col > high, "lt": lo_col < low,
-        "ge": hi_col >= low, "le": lo_col <= high,
-        "sa": lo_col > high, "eb": hi_col < low,
+        "gt": hi_col > high,  # the range above the value overlaps the target
+        "lt": lo_col < low,  # the range below the value overlaps the target
+        "ge": or_(hi_col > high, contained),
+        "le": or_(lo_col < low, contained),
+        "sa": lo_col > high,  # starts after: no overlap, entirely above
+        "eb": hi_col < low,  # ends before: no overlap, entirely below
     }[prefix]
 
 
-def _token_value(rtype: str, code: str, modifier: str, value):
+def _token_value(rtype: str, code: str, value):
     system, token = value
     if code == "_id":
         return ResourceRow.id == token if token else false()
     conditions = []
     if token is not None:
-        conditions.append(TokenIndexRow.code == token)
-    if system == "":
+        conditions.append(TokenIndexRow.code == token[:MAX_LEN])
+    if system == "":  # "|code": only values without a system
         conditions.append(TokenIndexRow.system.is_(None))
     elif system is not None:
-        conditions.append(TokenIndexRow.system == system)
-    return _exists(TokenIndexRow, rtype, code, *conditions)
+        conditions.append(TokenIndexRow.system == system[:MAX_LEN])
+    return _indexed(TokenIndexRow, rtype, code, *conditions)
 
 
 def _string_value(rtype: str, code: str, modifier: str, value: str):
+    """R4 search.html#string: starts-with by default, :exact, :contains (both sides normalized)."""
     if modifier == "exact":
-        return _exists(StringIndexRow, rtype, code, StringIndexRow.exact == value)
+        return _indexed(StringIndexRow, rtype, code, StringIndexRow.exact == value[:MAX_LEN])
     norm = normalize(value)
     if modifier == "contains":
-        return _exists(StringIndexRow, rtype, code, StringIndexRow.norm.like(f"%{_like(norm)}%", escape="\\"))
-    # starts-with as a range, so the index on norm is used (LIKE ... ESCAPE defeats it in SQLite)
-    return _exists(StringIndexRow, rtype, code, StringIndexRow.norm >= norm,
-                   StringIndexRow.norm < norm + "\U0010ffff")
+        return _indexed(StringIndexRow, rtype, code,
+                        StringIndexRow.norm.like(f"%{_like(norm)}%", escape="\\"))
+    if not norm:
+        return _indexed(StringIndexRow, rtype, code)
+    # Starts-with as a range [norm, next string after every norm+...) so that the B-tree on norm
+    # is used (LIKE ... ESCAPE defeats it on SQLite, and on a non-C PostgreSQL collation); the
+    # substr test keeps the answer exact whatever the collation orders between the bounds.
+    upper = norm[:-1] + chr(ord(norm[-1]) + 1) if ord(norm[-1]) < 0x10FFFF else norm + "\U0010ffff"
+    return _indexed(StringIndexRow, rtype, code, StringIndexRow.norm >= norm,
+                    StringIndexRow.norm < upper,
+                    func.substr(StringIndexRow.norm, 1, len(norm)) == norm)
 
 
 def _date_value(rtype: str, code: str, value):
     prefix, low, high = value
     if code == "_lastUpdated":
         return _date_match(prefix, low, high, ResourceRow.last_updated, ResourceRow.last_updated)
-    return _exists(DateIndexRow, rtype, code, _date_match(prefix, low, high, DateIndexRow.low, DateIndexRow.high))
+    return _indexed(DateIndexRow, rtype, code,
+                    _date_match(prefix, low, high, DateIndexRow.low, DateIndexRow.high))
 
 
 def _reference_value(rtype: str, code: str, modifier: str, value: str, base_url: str):
-    if base_url and value.startswith(base_url + "/"):
-        value = value[len(base_url) + 1:]
+    """R4 search.html#reference: Type/id, id (any type, or the :Type modifier's), absolute URL."""
+    if base_url and value.startswith(base_url.rstrip("/") + "/"):
+        value = value[len(base_url.rstrip("/")) + 1:]  # our own URL: a local reference
     if "://" in value:
-        rtype, rid, url = parse_reference(value)
-        return _exists(ReferenceIndexRow, rtype, code, ReferenceIndexRow.url == url)
+        return _indexed(ReferenceIndexRow, rtype, code, ReferenceIndexRow.url == parse_reference(value)[2])
     parts = value.split("/")
-    if len(parts) == 2:
-        return _exists(ReferenceIndexRow, rtype, code, ReferenceIndexRow.target_type == parts[0],
-                       ReferenceIndexRow.target_id == parts[1])
+    if len(parts) == 4 and parts[2] == "_history":
+        parts = parts[:2]  # a versioned reference matches the resource (versions are not indexed)
+    if len(parts) == 2 and parts[0] and parts[1] and (not modifier or modifier == parts[0]):
+        return _indexed(ReferenceIndexRow, rtype, code, ReferenceIndexRow.target_type == parts[0],
+                        ReferenceIndexRow.target_id == parts[1])
     if len(parts) != 1:
-        raise BadRequest(f"{code}={value!r} is not a reference (Type/id, id or URL)", expression=(code,))
+        raise BadRequest(f"{code}={value!r} is not a reference (Type/id, id or absolute URL)",
+                         expression=(code,))
     conditions = [ReferenceIndexRow.target_id == value]
     if modifier:
         conditions.append(ReferenceIndexRow.target_type == modifier)
-    return _exists(ReferenceIndexRow, rtype, code, *conditions)
+    return _indexed(ReferenceIndexRow, rtype, code, *conditions)
 
 
-def criterion_condition(criterion: Criterion, base_url: str, resource_type: str):
-    rtype = resource_type
+def _missing(rtype: str, criterion: Criterion):
+    """R4 search.html#missing: :missing=true has no value for the parameter, false has one."""
+    present = _indexed(_MODELS[criterion.param.type], rtype, criterion.param.code)
+    return not_(present) if criterion.values[0] else present
+
+
+def criterion_condition(criterion: Criterion, base_url: str, rtype: str):
     code, modifier, kind = criterion.param.code, criterion.modifier, criterion.param.type
+    if modifier == "missing":
+        return _missing(rtype, criterion)
     parts = []
     for value in criterion.values:
         if kind == "token":
-            parts.append(_token_value(rtype, code, modifier, value))
+            parts.append(_token_value(rtype, code, value))
         elif kind == "string":
             parts.append(_string_value(rtype, code, modifier, value))
         elif kind == "date":
@@ -104,23 +129,37 @@ def criterion_condition(criterion: Criterion, base_url: str, resource_type: str)
         else:
             parts.append(_reference_value(rtype, code, modifier, value, base_url))
     condition = or_(*parts) if len(parts) > 1 else parts[0]
+    # :not (R4 search.html#token) also matches resources with no value at all
     return not_(condition) if modifier == "not" else condition
 
 
 def compartment_condition(resource_type: str, links: tuple[str, ...], patient_id: str):
+    """Rows in Patient/patient_id's compartment (R4 compartmentdefinition-patient)."""
     if resource_type == "Patient":
         return ResourceRow.id == patient_id
     if not links:
         return false()
-    return select(ReferenceIndexRow.pk).where(
-        ReferenceIndexRow.resource_pk == ResourceRow.pk, ReferenceIndexRow.param.in_(links),
-        ReferenceIndexRow.target_type == "Patient", ReferenceIndexRow.target_id == patient_id).exists()
+    return ResourceRow.pk.in_(select(ReferenceIndexRow.resource_pk).where(
+        ReferenceIndexRow.target_type == "Patient", ReferenceIndexRow.target_id == patient_id,
+        ReferenceIndexRow.resource_type == resource_type, ReferenceIndexRow.param.in_(links)))
 
 
-def sort_expression(code: str, param_type: str, descending: bool):
-    """A scalar per resource to order by; NULL-free so keyset comparisons stay simple."""
+def sort_expression(code: str, param_type: str, descending: bool, as_of_version: int | None):
+    """A scalar per resource to order by; NULL-free so keyset comparisons stay simple.
+
+    With `as_of_version`, _lastUpdated is the value as of that version snapshot (for resources
+    updated since the first page: an update must not move a resource to a page already read).
+    """
     if code == "_lastUpdated":
-        return ResourceRow.last_updated
+        if as_of_version is None:
+            return ResourceRow.last_updated
+        # newest version first along the (type, id, version) unique index: one index probe
+        as_of = select(ResourceVersionRow.last_updated).where(
+            ResourceVersionRow.resource_type == ResourceRow.resource_type,
+            ResourceVersionRow.id == ResourceRow.id,
+            ResourceVersionRow.pk <= as_of_version,
+        ).order_by(ResourceVersionRow.version_id.desc()).limit(1).scalar_subquery()
+        return func.coalesce(as_of, ResourceRow.last_updated)
     if code == "_id":
         return ResourceRow.id
     pick = func.max if descending else func.min
@@ -132,6 +171,11 @@ def sort_expression(code: str, param_type: str, descending: bool):
     inner = select(pick(StringIndexRow.norm)).where(StringIndexRow.resource_pk == ResourceRow.pk,
                                                     StringIndexRow.param == code).scalar_subquery()
     return func.coalesce(inner, "")
+
+
+def touched_since(version_pk: int):
+    """pks of resources written (updated, deleted, revived) after the version snapshot."""
+    return select(ResourceVersionRow.resource_pk).where(ResourceVersionRow.pk > version_pk)
 
 
 def keyset_condition(keys: list, values: list, forward: bool):
