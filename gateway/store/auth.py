@@ -57,14 +57,9 @@ class AuthRepository:
         self.session.add(row)
         self.session.flush()
 
-    def take_refresh(self, token_hash: str):
+    def take_refresh(self, token_hash: str) -> RefreshTokenRow | None:
         """The refresh token, marked used (rotation: each one works once)."""
-        row = self.session.get(RefreshTokenRow, token_hash, with_for_update=True)
-        if row is not None and not row.used:
-            row.used = True
-            self.session.flush()
-            return row
-        return None
+        return self._spend(RefreshTokenRow, token_hash)
 
     def user(self, username: str) -> StaffUserRow | None:
         return self.session.execute(select(StaffUserRow).where(
@@ -80,9 +75,13 @@ class AuthRepository:
 
     def take_code(self, code_hash: str) -> AuthCodeRow | None:
         """The code, marked used in the same transaction (a second use finds it used)."""
-        row = self.session.get(AuthCodeRow, code_hash, with_for_update=True)
-        if row is not None and not row.used:
-            row.used = True
-            self.session.flush()
-            return row
-        return None
+        return self._spend(AuthCodeRow, code_hash)
+
+    def _spend(self, model, key: str):
+        """A single-use row (locked), marked used; None when unknown or already spent."""
+        row = self.session.get(model, key, with_for_update=True)
+        if row is None or row.used:
+            return None
+        row.used = True
+        self.session.flush()
+        return row
