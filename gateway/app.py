@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from flask import Flask, request
 
+from gateway.api.cors import init_cors
 from gateway.api.errors import register_error_handlers
 from gateway.api.fhir import bp as fhir_blueprint
 from gateway.api.ops import bp as ops_blueprint
@@ -91,6 +92,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.url_map.strict_slashes = False
     app.extensions["fhir_gateway"] = container
     register_error_handlers(app)
+    init_cors(app)  # before the token guard: browser preflights carry no token
     init_auth(app)
     app.register_blueprint(smart_blueprint)
     app.register_blueprint(launch_blueprint)

@@ -116,8 +116,58 @@ def _cmd_users(args: argparse.Namespace) -> int:
     if len(password) < 12:
         print("fhir-gateway: passwords must have at least 12 characters", file=sys.stderr)
         return 2
-    LaunchService(create_app().extensions["fhir_gateway"].auth).add_user(args.username, password, args.role)
-    print(json.dumps({"username": args.username, "role": args.role}))
+    try:
+        practitioner = LaunchService(create_app().extensions["fhir_gateway"].auth).add_user(
+            args.username, password, args.role, args.name)
+    except ValueError as exc:
+        print(f"fhir-gateway: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"username": args.username, "role": args.role,
+                      "fhirUser": f"Practitioner/{practitioner}"}))
+    return 0
+
+
+def _cmd_launch(args: argparse.Namespace) -> int:
+    """An EHR launch context, as the EHR side would create it (SMART app-launch.md EHR launch)."""
+    from urllib.parse import urlencode
+
+    from gateway.app import create_app
+    from gateway.auth.launch import LAUNCH_LIFETIME, LaunchService
+    from gateway.auth.tokens import AuthError
+    from gateway.errors import FhirError
+    from gateway.services.audit import Agent
+    container = create_app().extensions["fhir_gateway"]
+    iss = (args.iss or container.settings.base_url or "").rstrip("/")
+    if not iss:
+        print("fhir-gateway: the FHIR base URL is unknown: pass --iss or set base_url", file=sys.stderr)
+        return 2
+    try:
+        container.fhir.read("Patient", args.patient, agent=Agent(client_id="fhir-gateway-cli",
+                                                                  role="integration_admin"))
+        launch = LaunchService(container.auth).create_launch(args.client_id, args.patient, args.user)
+    except (AuthError, FhirError) as exc:
+        print(f"fhir-gateway: {getattr(exc, 'description', None) or exc}", file=sys.stderr)
+        return 2
+    out = {"launch": launch, "iss": iss, "patient": args.patient,
+           "expires_in": int(LAUNCH_LIFETIME.total_seconds())}
+    if args.launch_url:
+        separator = "&" if "?" in args.launch_url else "?"
+        out["launch_url"] = f"{args.launch_url}{separator}{urlencode({'iss': iss, 'launch': launch})}"
+    print(json.dumps(out))
+    return 0
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    """Token signing keys: list, rotate (a new key signs from now on), retire (drop keys no
+    unexpired token can still be signed with)."""
+    from gateway.app import create_app
+    auth = create_app().extensions["fhir_gateway"].auth
+    if args.action == "rotate":
+        print(json.dumps({"rotated": True, "kid": auth.rotate_key()}))
+    elif args.action == "retire":
+        print(json.dumps({"retired": auth.retire_keys()}))
+    else:
+        print(json.dumps({"keys": auth.list_keys()}))
     return 0
 
 
@@ -182,7 +232,20 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_argument("--role", required=True,
                        choices=["front_desk", "clinician", "billing", "integration_admin", "auditor"])
     users.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    users.add_argument("--name", help="the person's name, 'Given Family', for their Practitioner")
     users.set_defaults(func=_cmd_users)
+
+    launch = sub.add_parser("launch", help="create an EHR launch context for a SMART app")
+    launch.add_argument("client_id")
+    launch.add_argument("--patient", required=True, help="the Patient id to put in context")
+    launch.add_argument("--user", help="the staff user the EHR says is signed in")
+    launch.add_argument("--launch-url", help="the app's launch URL; prints it with iss and launch")
+    launch.add_argument("--iss", help="the FHIR base URL (default: base_url from the config)")
+    launch.set_defaults(func=_cmd_launch)
+
+    keys = sub.add_parser("keys", help="token signing keys (published at /oauth/jwks)")
+    keys.add_argument("action", choices=["list", "rotate", "retire"])
+    keys.set_defaults(func=_cmd_keys)
 
     dev_cert = sub.add_parser("dev-cert", help="write a self-signed cert.pem/key.pem for local TLS")
     dev_cert.add_argument("--out", required=True)

@@ -58,6 +58,9 @@ def _confine_body(rtype: str, body, interaction: str) -> None:
 
 def _confine(stored, interaction: str):
     """A patient/-scoped token may only see its patient's compartment (403 otherwise)."""
+    access = current_access()
+    if access is not None and access.is_own_identity(stored.resource_type, stored.id, interaction):
+        return stored  # the fhirUser resource itself (SMART fhirUser scope)
     compartment = _compartment(stored.resource_type, interaction)
     if compartment and compartment[1] not in patients_of(json.loads(stored.content)):
         raise Forbidden(f"{stored.resource_type}/{stored.id} is outside the patient in context")

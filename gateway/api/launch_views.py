@@ -29,7 +29,7 @@ _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>fhir-gateway 
 {% else %}<label>Patient <select name="patient">{% for p in patients %}
 <option value="{{ p.id }}">{{ p.label }}</option>{% endfor %}</select></label>{% endif %}
 <button type="submit">Continue</button></form></body></html>"""
-_PARAMS = ("response_type", "client_id", "redirect_uri", "scope", "state", "aud", "launch",
+_PARAMS = ("response_type", "client_id", "redirect_uri", "scope", "state", "aud", "launch", "nonce",
            "code_challenge", "code_challenge_method")
 
 

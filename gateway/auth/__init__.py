@@ -45,12 +45,13 @@ def _guard() -> None:
         raise Unauthorized(exc.description, headers={
             "WWW-Authenticate": f'Bearer realm="fhir", error="invalid_token", '
                                 f'error_description="{exc.description}"'}) from None
-    access = Access.of(claims.client_id, claims.role, claims.scope, claims.patient, claims.user)
+    access = Access.of(claims.client_id, claims.role, claims.scope, claims.patient, claims.user,
+                       claims.fhir_user)
     set_access(access)
     rtype = (request.view_args or {}).get("rtype")
     interaction = ENDPOINT_INTERACTIONS.get(request.endpoint or "")
     if rtype and interaction:
-        access.authorize(rtype, interaction)
+        access.authorize(rtype, interaction, (request.view_args or {}).get("rid"))
 
 
 def init_auth(app: Flask) -> None:

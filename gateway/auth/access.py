@@ -24,13 +24,24 @@ class Access:
     patient: str | None = None
     user: str | None = None
     scopes: tuple[Scope, ...] = field(default=())
+    fhir_user: str | None = None  # "Practitioner/<id>" when the token carries fhirUser
 
     @classmethod
     def of(cls, client_id: str, role: str, scope: str, patient: str | None = None,
-           user: str | None = None) -> "Access":
-        return cls(client_id, role, scope, patient, user, tuple(parse_scopes(scope)))
+           user: str | None = None, fhir_user: str | None = None) -> "Access":
+        relative = "/".join(fhir_user.rstrip("/").split("/")[-2:]) if fhir_user else None
+        return cls(client_id, role, scope, patient, user, tuple(parse_scopes(scope)), relative)
 
-    def authorize(self, resource_type: str, interaction: str) -> None:
+    def is_own_identity(self, resource_type: str, resource_id: str | None, interaction: str) -> bool:
+        """Reading the fhirUser resource itself: what the `fhirUser` scope asks for (SMART
+        scopes-and-launch-context.md#fhiruser; the app resolves the claim with its token)."""
+        return (interaction in ("read", "vread") and self.fhir_user is not None
+                and self.fhir_user == f"{resource_type}/{resource_id}"
+                and "fhirUser" in self.scope.split())
+
+    def authorize(self, resource_type: str, interaction: str, resource_id: str | None = None) -> None:
+        if self.is_own_identity(resource_type, resource_id, interaction):
+            return
         if not allowed(list(self.scopes), resource_type, interaction):
             raise Forbidden(f"the token's scopes do not allow {interaction} on {resource_type}")
 

@@ -1,9 +1,13 @@
 """The SMART authorization-code launch: authorize request checks, staff login, patient choice,
-single-use codes with PKCE, and the code-for-token exchange.
+EHR launch contexts, single-use codes with PKCE, and the code-for-token exchange.
 
-May import: gateway.store, gateway.auth.*, stdlib. SMART App Launch 2.x app-launch.md and
-RFC 7636: PKCE S256 is required (plain and missing are refused); `aud` must be this server's
-FHIR base; `state` is echoed; a code lives 5 minutes and works once.
+May import: gateway.store, gateway.services.directory, gateway.auth.*, stdlib. SMART App
+Launch 2.x app-launch.md and RFC 7636: PKCE S256 is required (plain and missing are refused);
+`aud` must be this server's FHIR base; `state` is echoed; a code lives 5 minutes and works once.
+EHR launch: the EHR side creates a launch context (patient, optionally the user) for one client
+and opens the app with `iss` and `launch`; the app sends `launch` back with scope `launch`, and
+the patient comes from the context, not from a picker. OpenID Connect: with `openid` the token
+response carries an id_token (nonce echoed), with `fhirUser` it names the user's Practitioner.
 """
 from __future__ import annotations
 
@@ -16,10 +20,13 @@ from datetime import timedelta
 from gateway.auth.roles import ceiling
 from gateway.auth.scopes import cap
 from gateway.auth.tokens import AuthError, AuthService, check_secret, hash_secret
+from gateway.services.audit import Agent
+from gateway.services.directory import add_practitioner
 from gateway.store.auth import AuthRepository
-from gateway.store.models import AuthCodeRow, RefreshTokenRow, StaffUserRow
+from gateway.store.models import AuthCodeRow, LaunchContextRow, RefreshTokenRow, StaffUserRow
 
 CODE_LIFETIME = timedelta(minutes=5)
+LAUNCH_LIFETIME = timedelta(hours=1)
 REFRESH_OFFLINE = timedelta(days=30)
 REFRESH_ONLINE = timedelta(hours=8)
 
@@ -32,6 +39,9 @@ class AuthorizeRequest:
     state: str
     code_challenge: str
     wants_patient: bool
+    nonce: str | None = None
+    launch_patient: str | None = None  # EHR launch: the patient the EHR put in context
+    launch_user: str | None = None  # EHR launch: the user the EHR says is signed in
 
 
 class RedirectError(AuthError):
@@ -50,11 +60,34 @@ class LaunchService:
     def __init__(self, auth: AuthService) -> None:
         self.auth, self.db, self.clock = auth, auth.db, auth.clock
 
-    def add_user(self, username: str, password: str, role: str) -> None:
+    def add_user(self, username: str, password: str, role: str, display_name: str | None = None) -> str:
+        """Add a staff user and its Practitioner (one transaction); returns the Practitioner id."""
         ceiling(role)  # unknown roles fail here
         with self.db.transaction() as session:
-            AuthRepository(session).add_user(StaffUserRow(
-                username=username, password_hash=hash_secret(password), role=role, created=self.clock()))
+            repo = AuthRepository(session)
+            if repo.user(username) is not None:
+                raise ValueError(f"staff user {username!r} exists already")
+            practitioner = add_practitioner(session, self.clock(), username, display_name,
+                                            Agent(client_id="fhir-gateway-cli", role="integration_admin"))
+            repo.add_user(StaffUserRow(username=username, password_hash=hash_secret(password), role=role,
+                                       created=self.clock(), practitioner_id=practitioner))
+        return practitioner
+
+    def create_launch(self, client_id: str, patient: str, username: str | None = None) -> str:
+        """An EHR launch context for one client (SMART app-launch.md#launch-app-ehr-launch):
+        the opaque `launch` value the EHR hands the app."""
+        launch = secrets.token_urlsafe(24)
+        now = self.clock()
+        with self.db.transaction() as session:
+            repo = AuthRepository(session)
+            if repo.client(client_id) is None:
+                raise AuthError("invalid_request", f"unknown client_id {client_id!r}")
+            if username is not None and repo.user(username) is None:
+                raise AuthError("invalid_request", f"unknown staff user {username!r}")
+            repo.add_launch(LaunchContextRow(launch_hash=_hash(launch), client_id=client_id,
+                                             patient=patient, username=username, created=now,
+                                             expires=now + LAUNCH_LIFETIME))
+        return launch
 
     def add_public_client(self, name: str, scope: str, role: str, redirect_uris: list[str]) -> dict:
         if not redirect_uris:
@@ -75,8 +108,25 @@ class LaunchService:
         if args.get("code_challenge_method") != "S256" or not args.get("code_challenge"):
             raise RedirectError("invalid_request", "PKCE with code_challenge_method=S256 is required")
         scope = args.get("scope", "")
+        words = scope.split()
+        patient = user = None
+        if args.get("launch"):
+            if "launch" not in words:
+                raise RedirectError("invalid_scope", "an EHR launch needs the `launch` scope")
+            patient, user = self._launch_context(args["launch"], args["client_id"])
+        elif "launch" in words:
+            raise RedirectError("invalid_request", "scope `launch` needs the `launch` parameter the EHR sent")
         return AuthorizeRequest(args["client_id"], args["redirect_uri"], scope, args.get("state", ""),
-                                args["code_challenge"], "launch/patient" in scope.split())
+                                args["code_challenge"], "launch/patient" in words and patient is None,
+                                args.get("nonce") or None, patient, user)
+
+    def _launch_context(self, launch: str, client_id: str) -> tuple[str, str | None]:
+        with self.db.read() as session:
+            row = AuthRepository(session).launch(_hash(launch))
+            found = None if row is None else (row.client_id, row.expires, row.patient, row.username)
+        if found is None or found[0] != client_id or found[1] < self.clock():
+            raise RedirectError("invalid_request", "the launch is unknown, expired or for another app")
+        return found[2], found[3]
 
     def verify_user(self, username: str, password: str) -> str:
         """The staff user's role, or AuthError when the login is wrong."""
@@ -91,7 +141,11 @@ class LaunchService:
                    patient: str | None) -> str:
         """A fresh single-use code for the grant: requested scopes capped by the client's
         registration and by the user's role."""
-        if request.wants_patient and not patient:
+        if request.launch_user and request.launch_user != username:
+            raise AuthError("access_denied", "the EHR launched this app for another user")
+        if request.launch_patient:
+            patient = request.launch_patient
+        elif request.wants_patient and not patient:
             raise AuthError("invalid_request", "choose a patient")
         with self.db.read() as session:
             client_scope = AuthRepository(session).client(request.client_id).scope
@@ -101,8 +155,8 @@ class LaunchService:
             AuthRepository(session).add_code(AuthCodeRow(
                 code_hash=_hash(code), client_id=request.client_id, redirect_uri=request.redirect_uri,
                 scope=granted, code_challenge=request.code_challenge, username=username,
-                patient=patient if request.wants_patient else None,
-                expires=self.clock() + CODE_LIFETIME, used=False))
+                patient=patient if (request.wants_patient or request.launch_patient) else None,
+                expires=self.clock() + CODE_LIFETIME, used=False, nonce=request.nonce))
         return code
 
     def exchange(self, form: dict, basic: tuple[str, str] | None, aud: str) -> dict:
@@ -116,19 +170,34 @@ class LaunchService:
                 basic and check_secret(basic[1], client.secret_hash)))
             row = repo.take_code(_hash(form.get("code", ""))) if client_ok else None
             grant = None if row is None else (row.client_id, row.expires, row.redirect_uri,
-                                              row.code_challenge, row.scope, row.username, row.patient)
+                                              row.code_challenge, row.scope, row.username, row.patient,
+                                              row.nonce)
             role = client.role if client is not None else ""
         if not client_ok:
             raise AuthError("invalid_client", "client authentication failed", 401)
         if grant is None or grant[0] != client_id or grant[1] < self.clock():
             raise AuthError("invalid_grant", "the code is unknown, used, expired or not yours")
-        _cid, _exp, redirect_uri, challenge, scope, username, patient = grant
+        _cid, _exp, redirect_uri, challenge, scope, username, patient, nonce = grant
         if redirect_uri != form.get("redirect_uri"):
             raise AuthError("invalid_grant", "redirect_uri does not match the authorize request")
         if _s256(form.get("code_verifier", "")) != challenge:
             raise AuthError("invalid_grant", "code_verifier does not match the code_challenge")
-        return self._with_refresh(self.auth.issue(client_id, role, scope, aud, patient=patient, user=username),
-                                  client_id, scope, username, patient)
+        fhir_user = self._fhir_user(username, aud)
+        body = self.auth.issue(client_id, role, scope, aud, patient=patient, user=username,
+                               fhir_user=fhir_user if "fhirUser" in scope.split() else None)
+        if "openid" in scope.split():
+            body["id_token"] = self.auth.id_token(client_id, username, aud, nonce=nonce,
+                                                  fhir_user=fhir_user if "fhirUser" in scope.split() else None)
+        return self._with_refresh(body, client_id, scope, username, patient)
+
+    def _fhir_user(self, username: str | None, aud: str) -> str | None:
+        """The absolute URL of the user's Practitioner (the OpenID `fhirUser` claim)."""
+        if not username:
+            return None
+        with self.db.read() as session:
+            user = AuthRepository(session).user(username)
+            practitioner = user.practitioner_id if user is not None else None
+        return f"{aud}/Practitioner/{practitioner}" if practitioner else None
 
     def _with_refresh(self, body: dict, client_id: str, scope: str, username: str | None,
                       patient: str | None) -> dict:
@@ -161,5 +230,7 @@ class LaunchService:
             raise AuthError("invalid_grant", "the refresh token is unknown, used, expired or not yours")
         _cid, _exp, scope, username, patient = grant
         narrowed = cap(form["scope"], scope) if form.get("scope") else scope
-        body = self.auth.issue(client_id, role, narrowed, aud, patient=patient, user=username)
+        fhir_user = self._fhir_user(username, aud) if "fhirUser" in narrowed.split() else None
+        body = self.auth.issue(client_id, role, narrowed, aud, patient=patient, user=username,
+                               fhir_user=fhir_user)
         return self._with_refresh(body, client_id, narrowed, username, patient)

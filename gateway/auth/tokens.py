@@ -1,17 +1,21 @@
-"""AuthService: clients, RS256-signed JWT access tokens, verification, introspection, revocation.
+"""AuthService: clients, RS256-signed JWT access tokens and OpenID id_tokens, verification,
+introspection, revocation, signing-key rotation.
 
 May import: joserfc, gateway.store, gateway.auth.*, stdlib. Tokens (RFC 9068 JWT profile):
-iss, sub, aud (the FHIR base), client_id, scope, role, jti, iat, exp, and patient when in
-context. Signing keys live in the store; the newest signs, every stored key verifies, so a
+iss, sub, aud (the FHIR base), client_id, scope, role, jti, iat, exp, and patient and fhirUser
+when in context. An id_token's aud is the client, so it can never pass as an access token. Signing keys live in the store; the newest signs, every stored key verifies, so a
 rotation never invalidates tokens already handed out. Parsed keys are cached per service.
 """
 from __future__ import annotations
 
+import base64
 import calendar
 import hashlib
+import json
 import hmac
 import os
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +30,7 @@ from gateway.store.auth import AuthRepository
 from gateway.store.models import OAuthClientRow
 
 TOKEN_LIFETIME = 3600
+KEY_CACHE_SECONDS = 300
 
 
 class AuthError(Exception):
@@ -71,6 +76,8 @@ class Claims:
     exp: int
     patient: str | None = None
     user: str | None = None
+    fhir_user: str | None = None
+    iss: str = ""
 
 
 class AuthService:
@@ -78,6 +85,7 @@ class AuthService:
         self.db, self.clock = db, clock
         self._keys: KeySet | None = None
         self._signing: RSAKey | None = None
+        self._loaded_at = 0.0
 
     # -- keys ------------------------------------------------------------------------------
     def _load_keys(self) -> None:
@@ -91,13 +99,48 @@ class AuthService:
         keys = [RSAKey.import_key(r.private_pem, parameters={"kid": r.kid, "alg": "RS256", "use": "sig"})
                 for r in rows]
         self._keys, self._signing = KeySet(keys), keys[0]
+        self._loaded_at = time.monotonic()
+
+    def _fresh_keys(self) -> KeySet:
+        """The key set, re-read from the store every KEY_CACHE_SECONDS so that every worker
+        process follows a rotation made elsewhere (CLI, another worker)."""
+        if self._keys is None or time.monotonic() - self._loaded_at > KEY_CACHE_SECONDS:
+            self._load_keys()
+        return self._keys
+
+    def _knows_kid(self, token: str) -> bool:
+        try:
+            header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+        except (ValueError, UnicodeDecodeError):
+            return True  # malformed: let the decoder refuse it
+        return not isinstance(header, dict) or header.get("kid") in {k.kid for k in self._keys.keys}
 
     def rotate_key(self) -> str:
         key = RSAKey.generate_key(2048, parameters={"kid": uuid.uuid4().hex[:16], "alg": "RS256", "use": "sig"})
         with self.db.transaction() as session:
             AuthRepository(session).add_key(key.kid, key.as_pem(private=True).decode(), self.clock())
-        self._keys = None
+        self._keys = self._signing = None  # reload: the new key signs from now on
         return key.kid
+
+    def list_keys(self) -> list[dict]:
+        """The stored signing keys, newest (the one that signs) first."""
+        self._fresh_keys()  # the first key is made on first use, as for the JWKS
+        with self.db.read() as session:
+            rows = AuthRepository(session).keys()
+            return [{"kid": r.kid, "created": r.created.isoformat() + "Z", "signing": i == 0}
+                    for i, r in enumerate(rows)]
+
+    def retire_keys(self) -> list[str]:
+        """Drop keys replaced more than a token lifetime ago: no unexpired token (access or
+        id_token, both at most TOKEN_LIFETIME) can carry their kid any more."""
+        cutoff = self.clock() - timedelta(seconds=TOKEN_LIFETIME)
+        with self.db.transaction() as session:
+            repo = AuthRepository(session)
+            rows = repo.keys()
+            retired = [older.kid for newer, older in zip(rows, rows[1:]) if newer.created < cutoff]
+            repo.drop_keys(retired)
+        self._keys = None
+        return retired
 
     def ticket_secret(self) -> bytes:
         """A server secret for short-lived signed login tickets (derived from the signing key)."""
@@ -106,8 +149,7 @@ class AuthService:
         return hashlib.sha256(b"login-ticket:" + self._signing.as_pem(private=True)).digest()
 
     def jwks(self) -> dict:
-        if self._keys is None:
-            self._load_keys()
+        self._fresh_keys()
         return {"keys": [k.as_dict(private=False) for k in self._keys.keys]}
 
     # -- clients ---------------------------------------------------------------------------
@@ -156,23 +198,43 @@ class AuthService:
         return self.issue(client.client_id, client.role, granted, aud)
 
     def issue(self, client_id: str, role: str, scope: str, aud: str, *, patient: str | None = None,
-              user: str | None = None, lifetime: int = TOKEN_LIFETIME) -> dict:
-        if self._signing is None:
-            self._load_keys()
+              user: str | None = None, fhir_user: str | None = None,
+              lifetime: int = TOKEN_LIFETIME) -> dict:
+        self._fresh_keys()
         now = _epoch(self.clock())
         claims = {"iss": aud, "sub": user or client_id, "aud": aud, "client_id": client_id,
                   "scope": scope, "role": role, "jti": uuid.uuid4().hex, "iat": now, "exp": now + lifetime}
         if patient:
             claims["patient"] = patient
+        if fhir_user:
+            claims["fhirUser"] = fhir_user
         token = jwt.encode({"alg": "RS256", "kid": self._signing.kid, "typ": "at+jwt"}, claims, self._signing)
         body = {"access_token": token, "token_type": "Bearer", "expires_in": lifetime, "scope": scope}
         if patient:
             body["patient"] = patient
         return body
 
+    def id_token(self, client_id: str, username: str, issuer: str, *, nonce: str | None = None,
+                 fhir_user: str | None = None, lifetime: int = TOKEN_LIFETIME) -> str:
+        """An OpenID Connect id_token (OIDC Core 2; SMART App Launch 2.x worked example):
+        RS256 with `kid`, iss = the discovery issuer (the FHIR base), sub = the staff user,
+        aud = the client, nonce echoed, fhirUser when asked for."""
+        self._fresh_keys()
+        now = _epoch(self.clock())
+        claims = {"iss": issuer, "sub": username, "aud": client_id, "iat": now, "exp": now + lifetime,
+                  "auth_time": now}
+        if nonce:
+            claims["nonce"] = nonce
+        if fhir_user:
+            claims["fhirUser"] = fhir_user
+        return jwt.encode({"alg": "RS256", "kid": self._signing.kid, "typ": "JWT"}, claims, self._signing)
+
     def verify(self, token: str, aud: str) -> Claims:
         """Claims of a valid token; AuthError('invalid_token') for anything else."""
-        if self._keys is None:
+        self._fresh_keys()
+        if not self._knows_kid(token) and time.monotonic() - self._loaded_at > 5:
+            # signed by a key rotated in since this process last looked; at most every 5 s,
+            # so tokens with made-up kids cannot make every request re-read the keys
             self._load_keys()
         try:
             decoded = jwt.decode(token, self._keys, algorithms=["RS256"])
@@ -188,7 +250,8 @@ class AuthService:
             if AuthRepository(session).is_revoked(str(c.get("jti"))):
                 raise AuthError("invalid_token", "token revoked", 401)
         return Claims(c["client_id"], c.get("role", ""), c.get("scope", ""), c["jti"], c["exp"],
-                      c.get("patient"), c.get("sub") if c.get("sub") != c["client_id"] else None)
+                      c.get("patient"), c.get("sub") if c.get("sub") != c["client_id"] else None,
+                      c.get("fhirUser"), c.get("iss", ""))
 
     def introspect(self, token: str, aud: str) -> dict:
         """RFC 7662: an invalid, expired or revoked token answers exactly {"active": false}."""
@@ -197,9 +260,12 @@ class AuthService:
         except AuthError:
             return {"active": False}
         out = {"active": True, "scope": claims.scope, "client_id": claims.client_id,
-               "exp": claims.exp, "token_type": "Bearer", "sub": claims.user or claims.client_id}
+               "exp": claims.exp, "token_type": "Bearer", "sub": claims.user or claims.client_id,
+               "iss": claims.iss}
         if claims.patient:
             out["patient"] = claims.patient
+        if claims.fhir_user:
+            out["fhirUser"] = claims.fhir_user
         return out
 
     def revoke(self, token: str, aud: str) -> None:

@@ -46,6 +46,10 @@ class ResourceType:
     reference_paths: tuple[str, ...] = ()
     # reverse/forward includes this type supports, e.g. ("Appointment:patient",)
     includes: tuple[str, ...] = field(default_factory=tuple)
+    # whether a reference to this type must name a stored resource (refused with 422 if not);
+    # False for types the server keeps for its own purposes (the staff directory), which
+    # references from apps usually do not point into (an EHR's practitioners)
+    references_must_resolve: bool = True
 
     def param(self, code: str) -> SearchParam | None:
         for p in self.search_params:

@@ -175,7 +175,8 @@ class Interactions:
         wanted: dict[tuple[str, str], str] = {}
         for expression, reference in references_in(resource):
             parts = reference.split("/")
-            if len(parts) in (2, 4) and parts[0] in known and "://" not in reference:
+            if len(parts) in (2, 4) and parts[0] in known and "://" not in reference \
+                    and known[parts[0]].references_must_resolve:
                 wanted.setdefault((parts[0], parts[1]), expression)
         if not wanted:
             return

@@ -1,4 +1,5 @@
-"""AuthRepository: OAuth clients, token signing keys and revoked tokens.
+"""AuthRepository: OAuth clients, staff users, codes, refresh tokens, EHR launch contexts,
+token signing keys and revoked tokens.
 
 May import: sqlalchemy, stdlib, gateway.store.models.
 """
@@ -6,13 +7,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from sqlalchemy.exc import IntegrityError
 
-from gateway.store.models import (AuthCodeRow, OAuthClientRow, RevokedTokenRow, SigningKeyRow,
-                                  RefreshTokenRow, StaffUserRow, UsedAssertionRow)
+from gateway.store.models import (AuthCodeRow, LaunchContextRow, OAuthClientRow, RevokedTokenRow,
+                                  SigningKeyRow, RefreshTokenRow, StaffUserRow, UsedAssertionRow)
 
 
 class AuthRepository:
@@ -34,6 +35,10 @@ class AuthRepository:
     def add_key(self, kid: str, private_pem: str, now: datetime) -> None:
         self.session.add(SigningKeyRow(kid=kid, private_pem=private_pem, created=now))
         self.session.flush()
+
+    def drop_keys(self, kids: list[str]) -> None:
+        if kids:
+            self.session.execute(delete(SigningKeyRow).where(SigningKeyRow.kid.in_(kids)))
 
     def revoke(self, jti: str, expires: datetime) -> None:
         if self.session.get(RevokedTokenRow, jti) is None:
@@ -68,6 +73,13 @@ class AuthRepository:
     def add_user(self, row: StaffUserRow) -> None:
         self.session.add(row)
         self.session.flush()
+
+    def add_launch(self, row: LaunchContextRow) -> None:
+        self.session.add(row)
+        self.session.flush()
+
+    def launch(self, launch_hash: str) -> LaunchContextRow | None:
+        return self.session.get(LaunchContextRow, launch_hash)
 
     def add_code(self, row: AuthCodeRow) -> None:
         self.session.add(row)

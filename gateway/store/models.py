@@ -199,6 +199,8 @@ class StaffUserRow(Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     role: Mapped[str] = mapped_column(String(32))
     created: Mapped[datetime] = mapped_column(DateTime)
+    # the Practitioner resource that is this user's FHIR identity (the OpenID `fhirUser` claim)
+    practitioner_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuthCodeRow(Base):
@@ -214,6 +216,20 @@ class AuthCodeRow(Base):
     patient: Mapped[str | None] = mapped_column(String(64))
     expires: Mapped[datetime] = mapped_column(DateTime)
     used: Mapped[bool] = mapped_column(Boolean, default=False)
+    nonce: Mapped[str | None] = mapped_column(Text)  # OpenID Connect: echoed in the id_token
+
+
+class LaunchContextRow(Base):
+    """An EHR launch (SMART `launch` parameter, stored hashed): the patient in context, for
+    one client, created by the EHR side before it opens the app, valid for an hour."""
+
+    __tablename__ = "launch_contexts"
+    launch_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    patient: Mapped[str] = mapped_column(String(64))
+    username: Mapped[str | None] = mapped_column(String(64))  # when the EHR names the user
+    created: Mapped[datetime] = mapped_column(DateTime)
+    expires: Mapped[datetime] = mapped_column(DateTime)
 
 
 class RefreshTokenRow(Base):

@@ -11,6 +11,7 @@ import json
 import pytest
 
 from fhir_data import FHIR_JSON, appointment, binary, coverage, document_reference, patient
+from gateway.auth.launch import LaunchService
 
 MRN_SYSTEM = "urn:oid:2.16.840.1.113883.3.72.5.9.1"
 
@@ -31,7 +32,11 @@ def world(client):
     bin_ = _create(client, binary())
     created = client.get(f"/fhir/AuditEvent?entity=Patient/{pat['id']}&action=C").get_json()
     assert created["total"] == 1, "the Patient create was not audited exactly once"
+    # Practitioners are the staff directory: written by the server when a staff user is added
+    staff = LaunchService(client.application.extensions["fhir_gateway"].auth)
+    practitioner = staff.add_user("dr.house", "a long password", "clinician", "Gregory House")
     return {
+        "Practitioner": client.get(f"/fhir/Practitioner/{practitioner}", headers={"Accept": FHIR_JSON}).get_json(),
         "AuditEvent": created["entry"][0]["resource"],
         "Patient": pat,
         "Appointment": _create(client, appt),
@@ -76,6 +81,9 @@ def search_cases(world) -> dict[str, dict[str, tuple[str, str]]]:
             "category": ("intake", "other"), "date": ("2026-11-20", "2026-11-21"),
             "status": ("current", "superseded"),
         },
+        "Practitioner": common("Practitioner") | {
+            "family": ("House", "Wilson"), "given": ("greg", "james"),
+        },
         "AuditEvent": {
             "date": ("ge2000-01-01", "lt2000-01-01"), "agent": ("anonymous", "someone"),
             "entity": (f"Patient/{pid}", "Patient/someone-else"), "patient": (pid, "someone-else"),
@@ -90,7 +98,7 @@ def test_capability_statement_shape(client):
     assert cs["fhirVersion"] == "4.0.1" and cs["kind"] == "instance"
     assert "json" in cs["format"]
     assert cs["software"]["name"] == "fhir-gateway"
-    assert "local-store@1.0.0" in cs["implementation"]["description"]
+    assert "local-store@1.1.0" in cs["implementation"]["description"]
     types = {r["type"] for r in cs["rest"][0]["resource"]}
     assert {"Patient", "Appointment", "Coverage", "DocumentReference", "Binary"} <= types
     assert client.get("/fhir/metadata?mode=full").get_json() == cs

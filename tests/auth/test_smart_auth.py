@@ -59,7 +59,9 @@ def test_01_05_discovery_is_json_whatever_accept_with_absolute_urls(client):
     assert config["token_endpoint"] == "http://gateway.test/oauth/token"
     assert all(v.startswith("http") for k, v in config.items() if k.endswith(("_endpoint", "_uri")))
     assert "S256" in config["code_challenge_methods_supported"] and "plain" not in config["code_challenge_methods_supported"]
-    assert "issuer" not in config  # sso-openid-connect is not offered (item 4)
+    # item 4: sso-openid-connect is offered, so issuer and jwks_uri are present strings
+    assert "sso-openid-connect" in config["capabilities"]
+    assert config["issuer"] == "http://gateway.test/fhir" and config["jwks_uri"].startswith("http")
 
 
 def test_07_capability_oauth_uris_match_discovery(client):
