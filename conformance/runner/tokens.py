@@ -49,7 +49,8 @@ def client_credentials(base: str, client_id: str, *, secret: str | None = None, 
         now = int(time.time())
         header = {"alg": alg, "typ": "JWT", **({"kid": private.kid} if private.kid else {})}
         claims = {"iss": client_id, "sub": client_id, "aud": url, "exp": now + 240, "jti": uuid.uuid4().hex}
-        form.update(client_assertion_type=ASSERTION_TYPE, client_assertion=jwt.encode(header, claims, private))
+        form.update(client_assertion_type=ASSERTION_TYPE, client_assertion=jwt.encode(header, claims, private,
+                                                                                          algorithms=[alg]))
     else:
         auth = (client_id, secret or "")
     response = requests.post(url, data=form, auth=auth, timeout=timeout)

@@ -41,9 +41,10 @@ def _tickets() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.extensions["fhir_gateway"].auth.ticket_secret(), "login")
 
 
-def _page(title: str, hidden: dict, *, patients=None, error: str = "", status: int = 200) -> Response:
+def _page(title: str, hidden: dict, *, patients=None, error: str = "", status: int = 200,
+          action: str | None = None) -> Response:
     html = render_template_string(_PAGE, title=title, hidden=hidden, patients=patients, error=error,
-                                  action=request.path)
+                                  action=action or request.path)
     return Response(html, status=status, mimetype="text/html",
                     headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"})
 
@@ -80,7 +81,9 @@ def authorize() -> Response:
     if not authz.wants_patient:
         return _finish(authz, username, role, None)
     ticket = _tickets().dumps({"args": args, "user": username, "role": role})
-    return _page("Choose the patient", {"ticket": ticket}, patients=_patients(username, role))
+    # the picker posts to its own endpoint (a browser follows the form's action, not the URL)
+    return _page("Choose the patient", {"ticket": ticket}, patients=_patients(username, role),
+                 action="/oauth/authorize/patient")
 
 
 @bp.post("/oauth/authorize/patient")

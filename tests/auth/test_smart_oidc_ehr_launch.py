@@ -67,7 +67,10 @@ def _sign_in(url: str, username: str = "frontdesk1", patient: str | None = None)
     answer = session.post(action, data=form, timeout=10, allow_redirects=False)
     if answer.status_code == 200 and 'name="ticket"' in answer.text:
         ticket = re.search(r'name="ticket" value="([^"]+)"', answer.text).group(1)
-        answer = session.post(action + "/patient", data={"ticket": ticket, "patient": patient},
+        # follow the picker form's own action, as a browser does
+        picker_action = re.search(r'<form method="post" action="([^"]+)"', answer.text).group(1)
+        assert picker_action == "/oauth/authorize/patient"
+        answer = session.post(url.split("/oauth/")[0] + picker_action, data={"ticket": ticket, "patient": patient},
                               timeout=10, allow_redirects=False)
     return answer
 
