@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from importlib.metadata import entry_points
 
 from gateway.settings import ConfigError, load_settings
@@ -64,8 +65,16 @@ def _cmd_listen(args: argparse.Namespace) -> int:
     if backend is None or backend.dialect != "hl7v2":
         raise ConfigError(f"listen --backend: no hl7v2 backend named {args.backend!r}")
     handler = InboundHandler(backend, container.profiles[backend.profile], InboundApplier(container.fhir))
-    server = MllpServer(args.host, args.port, handler).start()
-    print(json.dumps({"listening": f"mllp://{args.host}:{server.port}", "backend": backend.name}), flush=True)
+    context = None
+    if args.certfile:  # MLLP over TLS (1.2 minimum), optionally with client certificates
+        from gateway.transports.tls import server_context
+        context = server_context(args.certfile, args.keyfile, client_cafile=args.client_ca,
+                                 require_client_cert=args.require_client_cert)
+    elif args.client_ca or args.require_client_cert:
+        raise ConfigError("listen: --client-ca/--require-client-cert need --certfile (TLS)")
+    server = MllpServer(args.host, args.port, handler, ssl_context=context).start()
+    scheme = "mllps" if context is not None else "mllp"
+    print(json.dumps({"listening": f"{scheme}://{args.host}:{server.port}", "backend": backend.name}), flush=True)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -181,7 +190,15 @@ def _cmd_profiles(args: argparse.Namespace) -> int:
     if args.action == "list":
         code, text = cli_profiles.list_profiles()
     elif args.action == "check":
-        code, text = cli_profiles.check_profiles()
+        code, text = cli_profiles.check_profiles(samples=Path(args.samples) if args.samples else None)
+    elif args.action == "release":
+        if not args.a or args.b:
+            print("profiles release needs one profile key, e.g. local-store@1.1.0", file=sys.stderr)
+            return 2
+        try:
+            code, text = 0, f"released {args.a}: sha256 {cli_profiles.release(args.a)}"
+        except KeyError:
+            code, text = 2, f"no profile {args.a!r}; see `fhir-gateway profiles list`"
     else:
         if not args.a or not args.b:
             print("profiles diff needs two profile keys: A B", file=sys.stderr)
@@ -213,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument("--backend", required=True, help="name of an hl7v2 backend in the config")
     listen.add_argument("--host", default="127.0.0.1")
     listen.add_argument("--port", type=int, default=2576)
+    listen.add_argument("--certfile", help="serve MLLP over TLS with this certificate (PEM)")
+    listen.add_argument("--keyfile", help="the certificate's private key (PEM)")
+    listen.add_argument("--client-ca", help="ask senders for client certificates signed by this CA")
+    listen.add_argument("--require-client-cert", action="store_true", help="refuse senders without one")
     listen.set_defaults(func=_cmd_listen)
 
     clients = sub.add_parser("clients", help="register OAuth2 / SMART clients")
@@ -262,10 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", default="var/demo")
     demo.set_defaults(func=_cmd_demo)
 
-    profiles = sub.add_parser("profiles", help="list, check and diff translation profiles")
-    profiles.add_argument("action", choices=["list", "check", "diff"])
+    profiles = sub.add_parser("profiles", help="list, check, diff and release translation profiles")
+    profiles.add_argument("action", choices=["list", "check", "diff", "release"])
     profiles.add_argument("a", nargs="?")
     profiles.add_argument("b", nargs="?")
+    profiles.add_argument("--samples", help="check: a folder of HL7 v2 sample messages to report "
+                          "unmapped Z-segments in")
     profiles.set_defaults(func=_cmd_profiles)
 
     # Commands from other installed packages (the conformance toolkit and the sandbox EHRs)

@@ -49,6 +49,12 @@ class Delivery(Protocol):
         `related` holds the referenced resources a message may need (an Appointment's Patient).
         Returns None when the owner is the local store. Raises DeliveryRefused/Unavailable."""
 
+    def query(self, resource_type: str, params: list[tuple[str, str]]):
+        """The owning backend's answer to a search: an object whose `matches` holds
+        (backend id, FHIR resource) pairs, or None when the local mirror must answer (local
+        owner, or a backend/profile that does not answer this search). Raises
+        DeliveryUnavailable when the backend should answer but cannot now."""
+
 
 class LocalOnly:
     """The Delivery used when every resource type is owned by the local store."""
@@ -57,4 +63,7 @@ class LocalOnly:
         return "local"
 
     def push(self, interaction: str, resource: dict, backend_ids, related) -> Delivered | None:
+        return None
+
+    def query(self, resource_type: str, params: list[tuple[str, str]]):
         return None

@@ -37,9 +37,9 @@ def _write_config(data_dir: Path, host: str, port: int, sandbox: dict) -> Path:
         f'base_url = "http://{host}:{port}/fhir"\n'
         'auth = "on"\n\n'
         "# Patient and Appointment writes go to the sandbox HL7 v2 EHR (ADT^A04/A08 and SIU^S12/\n"
-        "# S14/S15/S26 over MLLP); Coverage, DocumentReference and Binary stay in the gateway's\n"
-        "# own store. The sandbox REST EHR runs too (profile sandbox-rest-intake@1.0.0 can own\n"
-        "# Patient instead: swap the backends to try it).\n"
+        "# S14/S15/S26 over MLLP); Coverage goes to the sandbox REST EHR (intake JSON: the\n"
+        "# insurance fields of the beneficiary's record, registered there by MRN on first use);\n"
+        "# DocumentReference and Binary stay in the gateway's own store.\n"
         "[[backends]]\n"
         'name = "ehr-v2"\n'
         'dialect = "hl7v2"\n'
@@ -48,6 +48,18 @@ def _write_config(data_dir: Path, host: str, port: int, sandbox: dict) -> Path:
         'resources = ["Patient", "Appointment"]\n'
         '[backends.options]\n'
         'assigning_authority = "DEMO"\n'
+        'mrn_system = "urn:oid:1.2.36.146.595.217.0.1"\n'
+        'read_timeout = 10\n\n'
+        "[[backends]]\n"
+        'name = "ehr-rest"\n'
+        'dialect = "rest"\n'
+        'profile = "sandbox-rest-intake@1.1.0"\n'
+        f'endpoint = "{sandbox["sandbox_rest"]}"\n'
+        'resources = ["Coverage"]\n'
+        '[backends.options]\n'
+        f'token_url = "{sandbox["sandbox_rest_token_url"]}"\n'
+        f'client_id = "{sandbox["sandbox_rest_client_id"]}"\n'
+        f'client_secret = "{sandbox["sandbox_rest_client_secret"]}"\n'
         'mrn_system = "urn:oid:1.2.36.146.595.217.0.1"\n'
         'read_timeout = 10\n', encoding="utf-8")
     return config
@@ -85,33 +97,29 @@ def _start_sandboxes(host: str, data_dir: Path, env: dict) -> tuple[subprocess.P
 
 
 def _seed(config: Path, token: str) -> int:
-    """Seed through the API itself. Patients go one by one (each is an ADT^A04 to the v2
-    sandbox, and a transaction may carry only one backend-owned write); the rest follows as
-    one transaction with the Patients' urn:uuid references rewritten."""
+    """Seed through the API itself, one entry at a time in bundle order (each Patient is an
+    ADT^A04 to the v2 sandbox, the Appointment an SIU^S12, the Coverage a write to the REST
+    sandbox, and a transaction may carry only one backend-owned write); urn:uuid references
+    are rewritten to the ids the earlier entries got."""
     from gateway.app import create_app
     from gateway.settings import load_settings
     app = create_app(load_settings(environ={"GATEWAY_CONFIG": str(config)}))
     client = app.test_client()
     headers = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {token}"}
-    bundle, ids, rest = demo_bundle(), {}, []
-    for entry in bundle["entry"]:
-        if entry["resource"]["resourceType"] != "Patient":
-            rest.append(entry)
-            continue
-        response = client.post("/fhir/Patient", json=entry["resource"],
+    ids: dict[str, str] = {}
+    for entry in demo_bundle()["entry"]:
+        text = json.dumps(entry["resource"])
+        for urn, reference in ids.items():
+            text = text.replace(f'"{urn}"', f'"{reference}"')
+        rtype = entry["resource"]["resourceType"]
+        response = client.post(f"/fhir/{rtype}", data=text,
                                headers=dict(headers, **{"If-None-Exist": entry["request"]["ifNoneExist"]}))
         if response.status_code not in (200, 201):
-            raise RuntimeError(f"seeding a Patient failed: {response.status_code} "
+            raise RuntimeError(f"seeding a {rtype} failed: {response.status_code} "
                                f"{response.get_data(as_text=True)[:300]}")
-        ids[entry["fullUrl"]] = f"Patient/{response.get_json()['id']}"
-    text = json.dumps({"resourceType": "Bundle", "type": "transaction", "entry": rest})
-    for urn, reference in ids.items():
-        text = text.replace(f'"{urn}"', f'"{reference}"')
-    response = client.post("/fhir", data=text, headers=headers)
-    if response.status_code != 200:
-        raise RuntimeError(f"seeding failed: {response.status_code} {response.get_data(as_text=True)[:500]}")
+        ids[entry["fullUrl"]] = f"{rtype}/{response.get_json()['id']}"
     app.extensions["fhir_gateway"].db.dispose()
-    return len(ids) + len(response.get_json()["entry"])
+    return len(ids)
 
 
 def _demo_token(config: Path, base: str) -> tuple[str, dict]:
@@ -178,7 +186,9 @@ def run_demo(port: int, data_dir: str, host: str = "127.0.0.1") -> int:
             "inbound_listener": f"mllp://{host}:{listen_port}",
             "owners": {"Patient, Appointment": "ehr-v2 (HL7 v2.5.1 sandbox over MLLP, "
                                                "profile hl7v2-generic@2.5.1-1.2.0)",
-                       "Coverage, DocumentReference, Binary, AuditEvent": "local store"},
+                       "Coverage": "ehr-rest (sandbox REST EHR, intake JSON over OAuth2, "
+                                   "profile sandbox-rest-intake@1.1.0)",
+                       "DocumentReference, Binary, AuditEvent": "local store"},
             "logs": str(root),
             **{k: v for k, v in sandbox_info.items() if k.startswith("sandbox")},
         }

@@ -72,3 +72,28 @@ class Hl7v2Message:
     message_type: str  # e.g. ADT^A04^ADT_A01
     control_id: str
     backend_id: str | None = None  # the id the backend will know the resource by (MRN)
+
+
+@dataclass(frozen=True)
+class MergeInstruction:
+    """An inbound merge (ADT^A40): the surviving Patient as the message gives it (its MR
+    identifier first) and the identifier of the Patient merged into it (MRG-1)."""
+
+    surviving: Mapping[str, Any]
+    merged_identifier: Mapping[str, str]
+
+    @property
+    def surviving_id(self) -> str:
+        return str(self.surviving["identifier"][0]["value"])
+
+    @property
+    def merged_id(self) -> str:
+        return str(self.merged_identifier["value"])
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """What an EHR answered to a query: (backend id, FHIR resource) pairs, in its order."""
+
+    matches: tuple[tuple[str, Mapping[str, Any]], ...]
+    profile: str = ""  # the profile version that read the answer (recorded with the id map)

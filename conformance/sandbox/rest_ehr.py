@@ -4,6 +4,8 @@ resource API, a per-client rate limit, fault injection and a request log; served
 May import: stdlib, flask/werkzeug and the sibling sandbox modules.
   POST /oauth/token                    client_credentials (client_secret_basic or _post)
   /api/v1/patients, /api/v1/appointments (rest_routes.py), Bearer token required
+  /openemr/apis/default/api/... the OpenEMR-style dialect (rest_openemr.py), same tokens,
+                                       issued also at /openemr/oauth2/default/token
   POST|GET|DELETE /_sandbox/faults     {"mode": "500"|"timeout"|"429", "count", "delay"}
   GET|DELETE /_sandbox/requests        what it received (method, path, query, body, status)
   GET|POST /_sandbox/config            {"token_ttl", "rate_limit", "rate_window"}
@@ -25,6 +27,10 @@ from werkzeug.exceptions import HTTPException
 
 from conformance.sandbox.faults import FaultPlan
 from conformance.sandbox.http_thread import WsgiThread
+from conformance.sandbox.rest_openemr import TOKEN_PATH as OPENEMR_TOKEN_PATH
+from conformance.sandbox.rest_openemr import PREFIX as OPENEMR_PREFIX
+from conformance.sandbox.rest_openemr import create_openemr_api
+from conformance.sandbox.rest_openemr_store import OpenEmrStore
 from conformance.sandbox.rest_auth import RestConfig, TokenError, TokenIssuer, client_from_request
 from conformance.sandbox.rest_routes import api_error, create_api
 from conformance.sandbox.rest_store import RestStore
@@ -40,6 +46,7 @@ class RestState:
     store: RestStore
     config: RestConfig
     issuer: TokenIssuer
+    openemr: OpenEmrStore = field(default_factory=OpenEmrStore)
     faults: FaultPlan = field(default_factory=lambda: FaultPlan(REST_FAULT_MODES, 2.0))
     requests: collections.deque = field(default_factory=lambda: collections.deque(maxlen=REQUEST_LOG_SIZE))
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -66,7 +73,7 @@ def _token_endpoint(state: RestState):
 
 def _guard_api(state: RestState):
     """Faults, then bearer auth (RFC 6750 section 3), then the rate limit, for /api only."""
-    if not request.path.startswith("/api/"):
+    if not request.path.startswith(("/api/", OPENEMR_PREFIX + "/")):
         return None
     fault = state.faults.take()
     if fault is not None:
@@ -112,7 +119,9 @@ def _log_request(state: RestState, response):
 def create_rest_app(state: RestState) -> Flask:
     app = Flask("sandbox_rest_ehr")
     app.register_blueprint(create_api(state.store))
+    app.register_blueprint(create_openemr_api(state.openemr))
     app.add_url_rule("/oauth/token", "token", lambda: _token_endpoint(state), methods=["POST"])
+    app.add_url_rule(OPENEMR_TOKEN_PATH, "openemr_token", lambda: _token_endpoint(state), methods=["POST"])
     app.before_request(lambda: _guard_api(state))
     app.after_request(lambda response: _log_request(state, response))
     _add_sandbox_routes(app, state)
@@ -169,11 +178,14 @@ def _add_state_routes(app: Flask, state: RestState) -> None:
     @app.get("/_sandbox/records")
     def records():
         return jsonify(patients=state.store.all("patients"),
-                       appointments=state.store.all("appointments"))
+                       appointments=state.store.all("appointments"),
+                       openemr={kind: state.openemr.all(kind)
+                                for kind in ("patient", "appointment", "insurance")})
 
     @app.post("/_sandbox/reset")
     def reset():
         state.store.reset()
+        state.openemr.reset()
         state.faults.clear()
         state.issuer.reset_limits()
         with state.lock:
@@ -201,14 +213,16 @@ def _update_config(state: RestState, body: object) -> str | None:
 
 class RestEhr:
     """`RestEhr(host, port=0, data_dir=None, config=RestConfig()).start()`; then `.url`
-    (root), `.api_url` (".../api/v1"), `.token_url`; `.stop()`."""
+    (root), `.api_url` (".../api/v1"), `.token_url`, `.openemr_url`, `.openemr_token_url`;
+    `.stop()`."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, data_dir: str | Path | None = None,
                  config: RestConfig | None = None) -> None:
         self.host, self._port = host, port
         config = config or RestConfig()
         store = RestStore(Path(data_dir) / "rest_ehr.sqlite3" if data_dir else None)
-        self.state = RestState(store, config, TokenIssuer(config))
+        openemr = OpenEmrStore(Path(data_dir) / "rest_openemr.sqlite3" if data_dir else None)
+        self.state = RestState(store, config, TokenIssuer(config), openemr=openemr)
         self.server: WsgiThread | None = None
 
     def start(self) -> "RestEhr":
@@ -221,6 +235,7 @@ class RestEhr:
             self.server.stop()
             self.server = None
         self.state.store.close()
+        self.state.openemr.close()
 
     @property
     def port(self) -> int:
@@ -237,6 +252,15 @@ class RestEhr:
     @property
     def token_url(self) -> str:
         return f"{self.url}/oauth/token"
+
+    @property
+    def openemr_url(self) -> str:
+        """The OpenEMR-style API root (a profile's paths start with /api/...)."""
+        return self.url + OPENEMR_PREFIX.rsplit("/api", 1)[0]
+
+    @property
+    def openemr_token_url(self) -> str:
+        return self.url + OPENEMR_TOKEN_PATH
 
     def __enter__(self) -> "RestEhr":
         return self.start()

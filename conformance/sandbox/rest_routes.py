@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from conformance.sandbox.rest_fields import (PATIENT_FIELDS, PATIENT_REQUIRED, BodyError,
-                                             check_date, validate, validate_appointment)
+from conformance.sandbox.rest_fields import (PATIENT_FIELDS, PATIENT_REQUIRED, READ_ONLY,
+                                             BodyError, check_date, validate,
+                                             validate_appointment)
 from conformance.sandbox.rest_store import DuplicateChartNumber, RestStore
 
 MAX_PER_PAGE = 100
@@ -93,6 +94,25 @@ def _patient_routes(api: Blueprint, store: RestStore) -> None:
         record = validate(_body(), PATIENT_FIELDS, PATIENT_REQUIRED, patient_id)
         saved = store.replace("patients", patient_id, record)
         return jsonify(saved) if saved else api_error(404, "not_found", f"no patient {patient_id}")
+
+    @api.patch("/patients/<patient_id>")
+    def patch_patient(patient_id: str):
+        """JSON merge patch (RFC 7396): listed fields replace, null removes, the rest stays."""
+        current = store.get("patients", patient_id)
+        if current is None:
+            return api_error(404, "not_found", f"no patient {patient_id}")
+        patch = _body()
+        if not isinstance(patch, dict):
+            raise BodyError(400, "invalid_body", "a merge patch must be a JSON object")
+        merged = {k: v for k, v in current.items() if k not in READ_ONLY and v is not None}
+        for name, value in patch.items():
+            if value is None:
+                merged.pop(name, None)
+            else:
+                merged[name] = value
+        saved = store.replace("patients", patient_id,
+                              validate(merged, PATIENT_FIELDS, PATIENT_REQUIRED, patient_id))
+        return jsonify(saved)
 
     @api.delete("/patients/<patient_id>")
     def delete_patient(patient_id: str):

@@ -1,4 +1,4 @@
-"""What the sandbox v2 EHR does with an ADT or SIU message: update its tables, or refuse.
+"""What the sandbox v2 EHR does with an ADT, SIU or MDM message: update its tables, or refuse.
 
 May import: stdlib, python-hl7 (through er7) and the sibling sandbox modules.
 Field positions follow HL7 v2.5.1: PID (3.4.2), MRG (3.4.9), SCH (10.6.2), TQ1 (4.5.4),
@@ -15,6 +15,7 @@ from conformance.sandbox.v2_store import V2Store
 ADT_CREATE = {"A01", "A04", "A28"}  # admit / register / add person: create or update
 ADT_UPDATE = {"A08", "A31"}  # update patient / person information: the patient must exist
 SIU_EVENTS = {"S12": "Booked", "S13": None, "S14": None, "S15": "Cancelled", "S26": "Noshow"}
+MDM_WITH_CONTENT = {"T02", "T08"}  # original / edited document, with its content (9.5.2, 9.5.8)
 
 
 class Refused(Exception):
@@ -68,7 +69,9 @@ def apply(message: hl7.Message, message_code: str, trigger: str, control_id: str
     elif message_code == "SIU" and trigger in SIU_EVENTS:
         with store.transaction():
             _apply_siu(message, trigger, control_id, store)
-    elif message_code in ("ADT", "SIU"):
+    elif message_code == "MDM" and trigger in MDM_WITH_CONTENT:
+        _check_document(message, store)
+    elif message_code in ("ADT", "SIU", "MDM"):
         raise Refused("AR", Refusal("201", f"event {message_code}^{trigger} is not supported",
                                     "MSH^1^9^2"))
     else:
@@ -102,6 +105,19 @@ def _merge(message: hl7.Message, survivor: dict, store: V2Store) -> None:
         if appointment["patient_mrn"] == prior:
             store.put_appointment({"appointment_id": appointment["appointment_id"],
                                    "patient_mrn": survivor["mrn"]})
+
+
+def _check_document(message: hl7.Message, store: V2Store) -> None:
+    """MDM^T02/T08 (v2.5.1 9.6.1 TXA, 7.4.2 OBX): a known patient, a unique document number
+    and at least one OBX with content. The document itself stays in the message inbox."""
+    mrn = patient_from_pid(_segment(message, "PID"))["mrn"]
+    if store.patient(mrn) is None:
+        raise Refused("AE", Refusal("204", f"unknown patient: no patient with MRN {mrn}", "PID^1^3"))
+    if not value_in(_segment(message, "TXA"), 12, 1):
+        raise Refused("AR", Refusal("101", "TXA-12 unique document number is empty", "TXA^1^12"))
+    obx = _segment(message, "OBX")
+    if not value_in(obx, 5, 1) and not value_in(obx, 5, 5):
+        raise Refused("AR", Refusal("101", "OBX-5 carries no document content", "OBX^1^5"))
 
 
 def _appointment_from_siu(message: hl7.Message) -> dict:

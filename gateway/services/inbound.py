@@ -4,14 +4,15 @@ May import: gateway.store, gateway.errors, gateway.services.*. The raw message i
 first, in its own transaction, so it survives whatever happens next. The translated resource
 is merged into the local resource the backend id maps to (elements the message does not carry
 are kept: an ADT^A08 never erases what the front desk added), or matched by identifier, or
-created. Inbound writes are never pushed back to the backend they came from.
+created. Inbound writes are never pushed back to the backend they came from. A merge (ADT^A40)
+links the two Patients (Patient.link replaces / replaced-by) only when both are known.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 
-from gateway.errors import Conflict, FhirError, Unprocessable
+from gateway.errors import Conflict, FhirError, NotFound, Unprocessable
 from gateway.services.audit import Agent
 from gateway.services.interactions import Interactions
 from gateway.services.validation import validate_resource
@@ -28,8 +29,10 @@ class Applied:
 def _resolve_patients(session, backend: str, resource: dict) -> None:
     """Participant actors given by MRN become references to the local Patients."""
     ids = BackendIdRepository(session)
-    for participant in resource.get("participant", []):
-        actor = participant.get("actor", {})
+    actors = [p.get("actor", {}) for p in resource.get("participant", [])]
+    # Coverage.beneficiary and DocumentReference.subject arrive by MRN too (PID-3)
+    actors += [resource[k] for k in ("beneficiary", "subject") if isinstance(resource.get(k), dict)]
+    for actor in actors:
         identifier = actor.get("identifier")
         if identifier and "reference" not in actor:
             local = ids.local_id(backend, "Patient", identifier.get("value", ""))
@@ -69,6 +72,46 @@ class InboundApplier:
             ids.put(backend, rtype, stored.id, backend_id, profile, ops.now)
             note.resources.append(json.loads(stored.content))
             return Applied(f"{rtype}/{stored.id}", created)
+
+    def merge(self, backend: str, profile: str, instructions) -> list[str]:
+        """Apply merge instructions (ADT^A40) to the mirror, all or nothing: the merged
+        Patient becomes inactive with link replaced-by -> the survivor, the survivor gets
+        link replaces -> it (FHIR R4 Patient.link). Either patient unknown -> NotFound and
+        nothing changes: a merge never lands on a guessed person."""
+        agent = Agent(client_id=f"backend:{backend}")
+        with self.service.unit(agent, "update") as (session, note):
+            ops = Interactions(session, self.service.clock(), "")  # no push back to the source
+            ids, touched = BackendIdRepository(session), []
+            for instruction in instructions:
+                survivor = dict(instruction.surviving)
+                keep = self._known(ops, ids, backend, instruction.surviving_id, survivor["identifier"][0])
+                gone = self._known(ops, ids, backend, instruction.merged_id, dict(instruction.merged_identifier))
+                if keep == gone:
+                    raise Unprocessable(f"MRNs {instruction.surviving_id!r} and {instruction.merged_id!r} "
+                                        "are the same local patient; nothing merged")
+                kept = self._linked(ops, keep, survivor, gone, "replaces")
+                retired = self._linked(ops, gone, {"active": False}, keep, "replaced-by")
+                note.resources += [json.loads(kept.content), json.loads(retired.content)]
+                ids.put(backend, "Patient", keep, instruction.surviving_id, profile, ops.now)
+                touched.append(f"Patient/{gone}->Patient/{keep}")
+            return touched
+
+    def _known(self, ops: Interactions, ids: BackendIdRepository, backend: str, mrn: str,
+               identifier: dict) -> str:
+        local = ids.local_id(backend, "Patient", mrn) or self._match(
+            ops, {"resourceType": "Patient", "identifier": [identifier]})
+        if local is None:
+            raise NotFound(f"unknown patient: MRN {mrn!r} is not known to the gateway; nothing merged")
+        return local
+
+    @staticmethod
+    def _linked(ops: Interactions, local: str, changes: dict, other: str, link_type: str):
+        current = {k: v for k, v in json.loads(ops.read("Patient", local).content).items() if k != "meta"}
+        link = {"other": {"reference": f"Patient/{other}"}, "type": link_type}
+        links = [item for item in current.get("link", []) if item != link] + [link]
+        merged = current | {k: v for k, v in changes.items() if k != "id"} | {"id": local, "link": links}
+        validate_resource(merged, "Patient")
+        return ops.update(merged, local).stored
 
     @staticmethod
     def _match(ops: Interactions, resource: dict) -> str | None:

@@ -25,19 +25,34 @@ def _referenced_pairs(resource: dict) -> set[tuple[str, str]]:
         parts = reference.split("/")
         if len(parts) >= 2 and "://" not in reference:
             pairs.add((parts[0], parts[1]))
+    for content in resource.get("content", []) if resource["resourceType"] == "DocumentReference" else []:
+        url = str(content.get("attachment", {}).get("url", ""))
+        if url.startswith("Binary/"):  # Attachment.url is no Reference, but names the content
+            pairs.add(("Binary", url.split("/", 1)[1]))
     return pairs
 
 
 def _related_patients(session: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], dict]:
-    """The referenced Patients, as stored: messages about an Appointment carry its PID."""
+    """The referenced Patients and Binaries, as stored: messages about an Appointment carry its
+    PID, an MDM^T02 for a DocumentReference carries its Binary's content."""
     repo = ResourceRepository(session)
     related = {}
     for rtype, rid in pairs:
-        if rtype == "Patient":
+        if rtype in ("Patient", "Binary"):
             stored = repo.current(rtype, rid)
             if stored is not None and stored.content:
                 related[(rtype, rid)] = json.loads(stored.content)
     return related
+
+
+def _previous_version(session: Session, resource: dict) -> dict | None:
+    """The version before this (flushed, uncommitted) update, if there is one."""
+    repo = ResourceRepository(session)
+    current = repo.current(resource["resourceType"], resource["id"])
+    if current is None or current.version_id < 2:
+        return None
+    before = repo.version(resource["resourceType"], resource["id"], current.version_id - 1)
+    return json.loads(before.content) if before is not None and before.content else None
 
 
 def push_write(session: Session, delivery: Delivery, interaction: str, resource: dict,
@@ -50,6 +65,9 @@ def push_write(session: Session, delivery: Delivery, interaction: str, resource:
     pairs = _referenced_pairs(resource)
     known = ids.lookup(backend, pairs)
     related = _related_patients(session, pairs - {(resource["resourceType"], resource["id"])})
+    previous = _previous_version(session, resource) if interaction == "update" else None
+    if previous is not None:  # what the backend saw before: a changed start is a reschedule
+        related[(resource["resourceType"], resource["id"])] = previous
     try:
         delivered = delivery.push(interaction, resource, known, related)
     except DeliveryRefused as exc:

@@ -22,6 +22,7 @@ from gateway.services.audit_search import search_bundle as audit_search_bundle
 from gateway.services.canonical import utc_now
 from gateway.services.history import history_bundle
 from gateway.services.push import push_write
+from gateway.services.remote_search import mirror_query, restricted_params
 from gateway.services.interactions import Interactions, WriteResult, parse_etag
 from gateway.services.search import run_search
 from gateway.services.validation import validate_resource
@@ -167,6 +168,9 @@ class FhirService:
                handling: str, compartment: tuple[str, str] | None = None,
                agent: Agent = Agent()) -> dict:
         query = f"{resource_type}?" + "&".join(f"{k}={v}" for k, v in params)
+        if compartment is None and "search-type" in self.supported.get(resource_type, ()):
+            answered = mirror_query(self, resource_type, params)  # the EHR answers, if it can
+            params = params if answered is None else restricted_params(params, answered)
         with self.read_unit(agent, "search-type", query=query) as (session, note):
             self.check(resource_type, "search-type")
             if resource_type == "AuditEvent":

@@ -1,6 +1,7 @@
 """An HL7 v2 backend over MLLP: translate with the pinned profile, send, read the ACK.
 
 May import: gateway.delivery, gateway.settings, gateway.transports.mllp, translators, stdlib.
+Queries (IHE PDQ, when the profile says the EHR answers them) go the same way.
 ACK handling (HL7 v2.5.1 2.9.2): AA/CA delivered; AE/CE retryable -> 503; AR/CR permanent
 -> 422 carrying the ERR text. A timeout after sending leaves the outcome unknown: it is
 answered as 503 (the EHR may have the message; the outbox issue adds idempotent replay).
@@ -15,8 +16,8 @@ from zoneinfo import ZoneInfo
 from gateway.delivery import Delivered, DeliveryRefused, DeliveryUnavailable
 from gateway.settings import BackendSettings, ConfigError
 from gateway.transports.mllp import MllpClient, MllpError, MllpProtocolError, classify_ack
-from translators.dialects import hl7v2
-from translators.types import Profile, TranslateContext, TranslationError
+from translators.dialects import hl7v2, hl7v2_query
+from translators.types import Profile, QueryResult, TranslateContext, TranslationError
 
 
 def _address(backend: BackendSettings) -> tuple[str, int]:
@@ -36,22 +37,45 @@ class Hl7v2Backend:
                                  connect_timeout=float(backend.options.get("connect_timeout", 5)),
                                  read_timeout=float(backend.options.get("read_timeout", 30)))
 
-    def push(self, interaction: str, resource: dict, backend_ids, related) -> Delivered:
-        ctx = TranslateContext(now=datetime.now(self.zone), control_id=uuid.uuid4().hex[:20],
-                               backend_ids=backend_ids, related=related,
-                               options=dict(self.backend.options))
+    def _context(self, backend_ids=None, related=None) -> TranslateContext:
+        return TranslateContext(now=datetime.now(self.zone), control_id=uuid.uuid4().hex[:20],
+                                backend_ids=backend_ids or {}, related=related or {},
+                                options=dict(self.backend.options))
+
+    def _exchange(self, text: str) -> str:
         try:
-            message = hl7v2.render(self.profile, interaction, resource, ctx)
-        except TranslationError as exc:
-            raise DeliveryRefused(self.backend.name, f"cannot translate with {self.profile.key}: {exc}") from None
-        try:
-            reply = self.client.send(message.text)
-            ack = classify_ack(reply, message.control_id)
+            return self.client.send(text)
         except MllpProtocolError as exc:
             raise DeliveryUnavailable(self.backend.name, f"garbled reply from the EHR ({exc})") from None
         except MllpError as exc:
             state = "may have been received" if getattr(exc, "sent", True) else "was not sent"
             raise DeliveryUnavailable(self.backend.name, f"{type(exc).__name__}: the message {state}") from None
+
+    def query(self, resource_type: str, params: list[tuple[str, str]]) -> QueryResult | None:
+        """Ask the EHR (IHE PDQ QBP^Q22 -> RSP^K22) when the profile says it answers this
+        search; None when it does not (the caller then answers from the mirror)."""
+        options = dict(self.backend.options)
+        if hl7v2_query.translatable(self.profile, resource_type, params, options) is None:
+            return None
+        ctx = self._context()
+        message = hl7v2_query.build_query(self.profile, resource_type, params, ctx)
+        reply = self._exchange(message.text)
+        try:
+            return hl7v2_query.read_response(self.profile, resource_type, reply, message.control_id, options)
+        except TranslationError as exc:
+            # A refused or unreadable answer: the EHR cannot answer now; never guess from it.
+            raise DeliveryUnavailable(self.backend.name, f"query not answered: {exc}") from None
+
+    def push(self, interaction: str, resource: dict, backend_ids, related) -> Delivered:
+        ctx = self._context(backend_ids, related)
+        try:
+            message = hl7v2.render(self.profile, interaction, resource, ctx)
+        except TranslationError as exc:
+            raise DeliveryRefused(self.backend.name, f"cannot translate with {self.profile.key}: {exc}") from None
+        try:
+            ack = classify_ack(self._exchange(message.text), message.control_id)
+        except MllpProtocolError as exc:
+            raise DeliveryUnavailable(self.backend.name, f"garbled reply from the EHR ({exc})") from None
         if ack.kind == "permanent":
             raise DeliveryRefused(self.backend.name, f"{ack.code}: {ack.error_text or 'refused'}")
         if ack.kind == "retryable":

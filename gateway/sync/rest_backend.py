@@ -4,7 +4,11 @@ May import: gateway.delivery, gateway.settings, gateway.transports.http, transla
 Errors: 4xx (not 429) -> permanent refusal (422 with the vendor's code and message); 429 and
 5xx, timeouts and connection errors -> unavailable (503 with the vendor's Retry-After if any).
 Auth is OAuth2 client credentials; an API key is accepted where a vendor demands it, and the
-transport logs once that this is not SMART/OAuth2 compliant.
+transport logs once that this is not SMART/OAuth2 compliant. The vendor's error body is read
+through the profile's `errors` pointers when it has them. A record that lives under another at
+the vendor (a Coverage under its Patient) whose parent has no id at this backend yet: the
+parent is looked up by MRN through the profile's search (following its paging) and, when the
+profile allows it, registered first.
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from gateway.delivery import Delivered, DeliveryRefused, DeliveryUnavailable
 from gateway.settings import BackendSettings, ConfigError
 from gateway.transports.http import (ApiKeyAuth, HttpRefused, HttpUnavailable,
                                      OAuth2ClientCredentials, VendorHttpClient)
-from translators.dialects import vendor_json
+from translators.dialects import vendor_json, vendor_lists
 from translators.types import Profile, TranslateContext, TranslationError
 
 
@@ -32,6 +36,8 @@ def _auth(backend: BackendSettings):
 
 
 class RestBackend:
+    MAX_PAGES = 100  # a vendor list longer than this is a runaway, not a lookup
+
     def __init__(self, backend: BackendSettings, profile: Profile) -> None:
         if not backend.endpoint.startswith(("http://", "https://")):
             raise ConfigError(f"backends.{backend.name}.endpoint: expected an http(s) URL")
@@ -40,25 +46,78 @@ class RestBackend:
                    float(backend.options.get("read_timeout", 30)))
         self.client = VendorHttpClient(backend.endpoint, auth=_auth(backend), timeout=timeout)
 
-    def push(self, interaction: str, resource: dict, backend_ids, related) -> Delivered:
-        ctx = TranslateContext(now=datetime.now(timezone.utc), control_id="",
-                               backend_ids=backend_ids, related=related,
-                               options=dict(self.backend.options))
+    def _ctx(self, backend_ids, related) -> TranslateContext:
+        return TranslateContext(now=datetime.now(timezone.utc), control_id="",
+                                backend_ids=backend_ids, related=related,
+                                options=dict(self.backend.options))
+
+    def _render(self, interaction: str, resource: dict, ctx: TranslateContext):
         try:
-            request = vendor_json.render(self.profile, interaction, resource, ctx)
+            return vendor_json.render(self.profile, interaction, resource, ctx)
         except TranslationError as exc:
             raise DeliveryRefused(self.backend.name, f"cannot translate with {self.profile.key}: {exc}") from None
+
+    def push(self, interaction: str, resource: dict, backend_ids, related) -> Delivered:
+        ids = dict(backend_ids)
         try:
-            answer = self.client.request(request.method, request.path, json=request.json)
-        except HttpRefused as exc:
-            raise DeliveryRefused(self.backend.name,
-                                  f"HTTP {exc.status} {exc.code}: {exc.vendor_message}".strip()) from None
-        except HttpUnavailable as exc:
-            wait = math.ceil(exc.retry_after) if exc.retry_after else 30
-            raise DeliveryUnavailable(self.backend.name, str(exc), retry_after=wait) from None
+            parent = vendor_json.parent_of(self.profile, resource)
+            if parent is not None and parent not in ids:
+                ids[parent] = self._find_or_register(parent, related)
+        except TranslationError as exc:
+            raise DeliveryRefused(self.backend.name, f"cannot translate with {self.profile.key}: {exc}") from None
+        request = self._render(interaction, resource, self._ctx(ids, related))
+        answer = self._call(request)
         backend_id = request.backend_id or vendor_json.backend_id_of(
             self.profile, resource["resourceType"], answer.body)
         return Delivered(self.backend.name, backend_id, self.profile.key, f"HTTP {answer.status}")
+
+    def _find_or_register(self, parent: tuple[str, str], related) -> str:
+        """The vendor id of the record a resource lives under (a Coverage's Patient) when the
+        gateway has none for this backend: found by MRN, else registered (profile permitting)."""
+        rtype, local_id = parent
+        source = related.get(parent)
+        if source is None:
+            raise DeliveryRefused(self.backend.name, f"{rtype}/{local_id} is not in the gateway's store")
+        found = self.search(rtype, {"mrn": vendor_json.mrn_of(source, self.backend.options)})
+        if len(found) > 1:
+            raise DeliveryRefused(self.backend.name, f"{len(found)} {rtype} records at the vendor "
+                                  f"have the MRN of {rtype}/{local_id}")
+        if found:
+            return vendor_json.record_id(self.profile, rtype, found[0])
+        if not vendor_json.parent_rule(self.profile, rtype).get("create"):
+            raise DeliveryRefused(self.backend.name, f"{rtype}/{local_id} is not registered at the vendor")
+        answer = self._call(self._render("create", source, self._ctx({}, related)))
+        backend_id = vendor_json.backend_id_of(self.profile, rtype, answer.body)
+        if backend_id is None:
+            raise DeliveryUnavailable(self.backend.name, f"the vendor registered the {rtype} without an id")
+        return backend_id
+
+    def search(self, resource_type: str, criteria: dict[str, str]) -> list[dict]:
+        """Every vendor record matching `criteria` (logical names from the profile's search
+        params), following the profile's paging."""
+        try:
+            request = vendor_lists.search_request(self.profile, resource_type, criteria)
+            records: list[dict] = []
+            for _page in range(self.MAX_PAGES):
+                answer = self._call(request).body
+                records += vendor_lists.items_of(self.profile, resource_type, answer)
+                request = vendor_lists.search_request(self.profile, resource_type, criteria, request, answer)
+                if request is None:
+                    return records
+        except TranslationError as exc:
+            raise DeliveryRefused(self.backend.name, f"cannot read the vendor's list with {self.profile.key}: {exc}") from None
+        raise DeliveryUnavailable(self.backend.name, f"the vendor's list is longer than {self.MAX_PAGES} pages")
+
+    def _call(self, request: vendor_json.VendorRequest):
+        try:
+            return self.client.request(request.method, request.path, params=request.params or None,
+                                       json=request.json)
+        except HttpRefused as exc:
+            code, message = vendor_json.error_of(self.profile, exc.body) or (exc.code, exc.vendor_message)
+            raise DeliveryRefused(self.backend.name, f"HTTP {exc.status} {code}: {message}".strip()) from None
+        except HttpUnavailable as exc:
+            wait = math.ceil(exc.retry_after) if exc.retry_after else 30
+            raise DeliveryUnavailable(self.backend.name, str(exc), retry_after=wait) from None
 
     def close(self) -> None:
         self.client.close()

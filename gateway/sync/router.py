@@ -39,6 +39,15 @@ class Router:
             return None
         return self.backends[name].push(interaction, resource, backend_ids, related)
 
+    def query(self, resource_type: str, params: list[tuple[str, str]]):
+        """The owning backend's answer to a search (QueryResult), or None when the owner is
+        the local store or cannot answer this search (the mirror answers it)."""
+        name = self.owner(resource_type)
+        backend = self.backends.get(name)
+        if backend is None or not hasattr(backend, "query"):
+            return None
+        return backend.query(resource_type, params)
+
     def close(self) -> None:
         for backend in self.backends.values():
             backend.close()

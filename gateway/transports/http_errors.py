@@ -35,9 +35,11 @@ class HttpRateLimited(HttpUnavailable):
 class HttpRefused(HttpError):
     """A 4xx other than 429: the vendor refused this request; `code`/`message` are its own."""
 
-    def __init__(self, message: str, *, status: int, code: str = "", vendor_message: str = "") -> None:
+    def __init__(self, message: str, *, status: int, code: str = "", vendor_message: str = "",
+                 body=None) -> None:
         super().__init__(message, status=status, sent=True)
         self.code, self.vendor_message = code, vendor_message
+        self.body = body  # the vendor's JSON error body, for a profile's own error pointers
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -84,4 +86,8 @@ def raise_for_response(response: requests.Response, what: str) -> None:
                               retry_after=retry_after if retry_after is not None else 1.0)
     if status >= 500:
         raise HttpUnavailable(detail, status=status, sent=True, retry_after=retry_after)
-    raise HttpRefused(detail, status=status, code=code, vendor_message=message)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    raise HttpRefused(detail, status=status, code=code, vendor_message=message, body=body)

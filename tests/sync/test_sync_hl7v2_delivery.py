@@ -145,3 +145,87 @@ def test_coverage_arrives_as_adt_a08_with_in1(gateway, ehr):
     last = _inbox(ehr)[-1]
     assert last["type"].startswith("ADT^A08") and last["ack_code"] == "AA"
     assert "\rIN1|1|EHCPOL|ACME|Acme Health|" in last["raw"] and "|POL-1" in last["raw"]
+
+
+# --- hl7v2-generic@2.5.1-1.3.0: the EHR answers Patient searches (IHE PDQ), S13, MDM^T02 ------
+
+@pytest.fixture
+def gateway13(ehr, settings_overrides):
+    overrides = dict(settings_overrides, backends=[{
+        "name": "ehr", "dialect": "hl7v2", "profile": "hl7v2-generic@2.5.1-1.3.0",
+        "endpoint": ehr.mllp_url, "resources": ["Patient", "Appointment", "DocumentReference"],
+        "options": {"read_timeout": 1.5, "assigning_authority": "CLINIC"}}])
+    app = create_app(settings_from_mapping(overrides))
+    yield app.test_client()
+    app.extensions["fhir_gateway"].db.dispose()
+
+
+def _register_at_ehr(ehr, mrn: str, name: str) -> None:
+    from gateway.transports.mllp import MllpClient
+    message = (f"MSH|^~\\&|REG|CLINIC|EHR|CLINIC|20261124080000||ADT^A04^ADT_A01|R-{mrn}|P|2.5.1\r"
+               f"EVN|A04|20261124080000\rPID|1||{mrn}^^^CLINIC^MR||{name}||19880412|F\rPV1|1|N\r")
+    with MllpClient("127.0.0.1", ehr.mllp_port) as client:
+        assert "|AA|" in client.send(message)
+
+
+def test_patient_search_is_answered_by_the_ehr_and_mirrored(gateway13, ehr):
+    _register_at_ehr(ehr, "MRN-7001", "Adeyemi^Tola")  # known to the EHR only
+    _register_at_ehr(ehr, "MRN-7002", "Adeyemi^Kunle")
+    found = gateway13.get("/fhir/Patient?family=Adey&given=Tol").get_json()
+    assert found["total"] == 1, found
+    patient = found["entry"][0]["resource"]
+    assert patient["name"][0] == {"family": "Adeyemi", "given": ["Tola"]}
+    assert patient["identifier"][0]["value"] == "MRN-7001" and patient["birthDate"] == "1988-04-12"
+    inbox = _inbox(ehr)
+    assert inbox[-1]["type"].startswith("QBP^Q22") and "@PID.5.1^Adey*" in inbox[-1]["raw"]
+    both = gateway13.get("/fhir/Patient?family=Adeyemi&_count=1").get_json()
+    assert both["total"] == 2 and len(both["entry"]) == 1
+    again = gateway13.get("/fhir/Patient?identifier=MRN-7001").get_json()
+    assert again["entry"][0]["resource"]["id"] == patient["id"]  # mirrored once, by MRN
+    assert again["entry"][0]["resource"]["meta"]["versionId"] == "1"  # unchanged: no new version
+    assert gateway13.get("/fhir/Patient?family=Nobody").get_json()["total"] == 0
+    asked = len(_inbox(ehr))
+    local = gateway13.get("/fhir/Patient?name=Adeyemi").get_json()  # `name` is not sent as a query
+    assert local["total"] == 2 and len(_inbox(ehr)) == asked
+
+
+def test_patient_search_while_the_ehr_is_down_is_503_not_a_stale_answer(gateway13, ehr):
+    ehr.stop()
+    response = gateway13.get("/fhir/Patient?family=Adeyemi")
+    assert response.status_code == 503 and response.headers.get("Retry-After")
+    assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_reschedule_arrives_as_s13_and_other_changes_as_s14(gateway13, ehr):
+    pid = gateway13.post("/fhir/Patient", data=json.dumps(PATIENT), content_type=FHIR_JSON).get_json()["id"]
+    appointment = {"resourceType": "Appointment", "status": "booked", "description": "Checkup",
+                   "start": "2026-12-01T09:00:00-06:00", "end": "2026-12-01T09:20:00-06:00",
+                   "participant": [{"actor": {"reference": f"Patient/{pid}"}, "status": "accepted"}]}
+    created = gateway13.post("/fhir/Appointment", data=json.dumps(appointment), content_type=FHIR_JSON)
+    assert created.status_code == 201, created.data
+    aid = created.get_json()["id"]
+    moved = dict(appointment, id=aid, start="2026-12-02T10:00:00-06:00", end="2026-12-02T10:20:00-06:00")
+    assert gateway13.put(f"/fhir/Appointment/{aid}", data=json.dumps(moved), content_type=FHIR_JSON).status_code == 200
+    noted = dict(moved, description="Checkup and flu shot")
+    assert gateway13.put(f"/fhir/Appointment/{aid}", data=json.dumps(noted), content_type=FHIR_JSON).status_code == 200
+    assert [m["type"].split("^")[1] for m in _inbox(ehr)] == ["A04", "S12", "S13", "S14"]
+    assert "|20261202100000-0600|" in _inbox(ehr)[2]["raw"]
+
+
+def test_document_with_its_binary_arrives_as_mdm_t02(gateway13, ehr):
+    import base64
+    pid = gateway13.post("/fhir/Patient", data=json.dumps(PATIENT), content_type=FHIR_JSON).get_json()["id"]
+    pdf = base64.b64encode(b"%PDF-1.4\n%%EOF\n").decode()
+    binary = gateway13.post("/fhir/Binary", data=json.dumps(
+        {"resourceType": "Binary", "contentType": "application/pdf", "data": pdf}), content_type=FHIR_JSON)
+    assert binary.status_code == 201, binary.data
+    document = {"resourceType": "DocumentReference", "status": "current", "docStatus": "final",
+                "masterIdentifier": {"value": "DOC-1"}, "type": {"coding": [{"code": "CN"}]},
+                "subject": {"reference": f"Patient/{pid}"},
+                "content": [{"attachment": {"contentType": "application/pdf",
+                                            "url": f"Binary/{binary.get_json()['id']}"}}]}
+    created = gateway13.post("/fhir/DocumentReference", data=json.dumps(document), content_type=FHIR_JSON)
+    assert created.status_code == 201, created.data
+    last = _inbox(ehr)[-1]
+    assert last["type"].startswith("MDM^T02") and last["ack_code"] == "AA", last
+    assert f"|^application^pdf^Base64^{pdf}|" in last["raw"] and "|DOC-1|" in last["raw"]

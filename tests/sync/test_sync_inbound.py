@@ -131,3 +131,119 @@ def test_undecodable_bytes_are_refused_with_an_ack(world):
     with MllpClient("127.0.0.1", listener.port) as client:
         reply = client.send_bytes(raw).decode()
     assert classify_ack(reply).code == "AR"
+
+
+# --- hl7v2-generic@2.5.1-1.3.0: merges, documents, unsupported types, Z-segments ---------------
+
+@pytest.fixture
+def world13(settings_overrides):
+    ehr = V2Ehr("127.0.0.1").start()
+    overrides = dict(settings_overrides, backends=[{
+        "name": "ehr", "dialect": "hl7v2", "profile": "hl7v2-generic@2.5.1-1.3.0",
+        "endpoint": ehr.mllp_url, "resources": ["Patient", "Appointment", "DocumentReference"],
+        "options": {"mrn_system": "urn:oid:1.2.3", "timezone": "America/Chicago"}}])
+    app = create_app(settings_from_mapping(overrides))
+    container = app.extensions["fhir_gateway"]
+    backend = container.settings.backends[1]
+    handler = InboundHandler(backend, container.profiles[backend.profile], InboundApplier(container.fhir))
+    listener = MllpServer("127.0.0.1", 0, handler).start()
+    yield ehr, listener, app.test_client(), container
+    listener.stop()
+    ehr.stop()
+    container.db.dispose()
+
+
+def _a04(mrn: str, name: str, control: str) -> str:
+    return (f"MSH|^~\\&|EHR|CLINIC|GW|GATEWAY|20261124080000||ADT^A04^ADT_A01|{control}|P|2.5.1\r"
+            f"EVN|A04|20261124080000\rPID|1||{mrn}^^^CLINIC^MR||{name}||19990721|F\rPV1|1|N\r")
+
+
+def _a40(survivor: str, merged: str, control: str) -> str:
+    return (f"MSH|^~\\&|EHR|CLINIC|GW|GATEWAY|20261124090000||ADT^A40^ADT_A39|{control}|P|2.5.1\r"
+            f"EVN|A40|20261124090000\rPID|1||{survivor}^^^CLINIC^MR||Nguyen^Linh||19990721|F\r"
+            f"MRG|{merged}^^^CLINIC^MR\r")
+
+
+def _by_name(client, family: str) -> dict:
+    """Local search (`name` is not a parameter the EHR is asked about)."""
+    return {p["resource"]["identifier"][0]["value"]: p["resource"]
+            for p in client.get(f"/fhir/Patient?name={family}").get_json().get("entry", [])}
+
+
+def _rows(container) -> list[tuple]:
+    with container.db.read() as session:
+        return [tuple(r) for r in session.execute(text(
+            "SELECT message_type, status, detail, raw FROM inbound_messages ORDER BY pk")).all()]
+
+
+def test_a40_merges_the_old_patient_into_the_survivor(world13):
+    ehr, listener, client, container = world13
+    acks = _results(feed(ehr, listener, _a04("MRN-1", "Nguyen^Linh", "M-1"), _a04("MRN-9", "Nguyen^L", "M-2"),
+                         _a40("MRN-1", "MRN-9", "M-3")))
+    assert [a["ack_code"] for a in acks] == ["AA", "AA", "AA"], acks
+    patients = _by_name(client, "Nguyen")
+    survivor, merged = patients["MRN-1"], patients["MRN-9"]
+    assert merged["active"] is False
+    assert merged["link"] == [{"other": {"reference": f"Patient/{survivor['id']}"}, "type": "replaced-by"}]
+    assert survivor["link"] == [{"other": {"reference": f"Patient/{merged['id']}"}, "type": "replaces"}]
+    assert _rows(container)[-1][:2] == ("ADT^A40", "applied")
+
+
+@pytest.mark.parametrize("survivor, merged", [("MRN-1", "MRN-404"), ("MRN-404", "MRN-1")])
+def test_a40_naming_an_unknown_patient_changes_nothing(world13, survivor, merged):
+    ehr, listener, client, container = world13
+    feed(ehr, listener, _a04("MRN-1", "Nguyen^Linh", "U-1"))
+    before = _by_name(client, "Nguyen")["MRN-1"]["meta"]["versionId"]
+    [ack] = _results(feed(ehr, listener, _a40(survivor, merged, "U-2")))
+    assert ack["ack_code"] == "AE" and "MRN-404" in ack["error_text"], ack
+    after = _by_name(client, "Nguyen")
+    assert list(after) == ["MRN-1"] and after["MRN-1"]["meta"]["versionId"] == before
+    assert "link" not in after["MRN-1"]
+    assert _rows(container)[-1][:2] == ("ADT^A40", "failed")
+
+
+def test_mdm_t02_becomes_a_document_of_the_known_patient(world13):
+    ehr, listener, client, _container = world13
+    feed(ehr, listener, _a04("MRN-1", "Nguyen^Linh", "D-1"))
+    mdm = ("MSH|^~\\&|EHR|CLINIC|GW|GATEWAY|20261124080000||MDM^T02^MDM_T02|D-2|P|2.5.1\r"
+           "EVN|T02|20261124080000\rPID|1||MRN-1^^^CLINIC^MR||Nguyen^Linh\rPV1|1|N\r"
+           "TXA|1|CN|AP|||20261123101500||||||DOC-9|||||AU||AV\r"
+           "OBX|1|ED|DOC^Document^L||^application^pdf^Base64^JVBERi0xLjQKJSVFT0YK||||||F\r")
+    [ack] = _results(feed(ehr, listener, mdm))
+    assert ack["ack_code"] == "AA", ack
+    pid = _by_name(client, "Nguyen")["MRN-1"]["id"]
+    found = client.get(f"/fhir/DocumentReference?subject=Patient/{pid}").get_json()
+    assert found["total"] == 1
+    document = found["entry"][0]["resource"]
+    assert document["content"][0]["attachment"] == {"contentType": "application/pdf", "data": "JVBERi0xLjQKJSVFT0YK"}
+    assert document["date"] == "2026-11-23T10:15:00-06:00"  # naive TXA-6 takes the backend zone
+    assert document["masterIdentifier"]["value"] == "DOC-9" and document["docStatus"] == "final"
+
+
+@pytest.mark.parametrize("message", [
+    "MSH|^~\\&|EHR|C|GW|G|2026||ORU^R01^ORU_R01|X-1|P|2.5.1\rPID|1||MRN-1\rOBR|1\rOBX|1|NM|X||1\r",
+    "MSH|^~\\&|EHR|C|GW|G|2026||MDM^T01^MDM_T01|X-2|P|2.5.1\rEVN|T01|2026\rPID|1||MRN-1\rTXA|1|CN\r",
+    "MSH|^~\\&|EHR|C|GW|G|2026||RSP^K22^RSP_K21|X-3|P|2.5.1\rMSA|AA|Q1\rQAK|Q1|OK\r",
+])
+def test_unclaimed_message_types_get_ar_unsupported_message_type(world13, message):
+    ehr, listener, _client, container = world13
+    from gateway.transports.mllp import MllpClient
+    with MllpClient("127.0.0.1", listener.port) as mllp:
+        reply = mllp.send(message)
+    msa = next(s for s in reply.split("\r") if s.startswith("MSA")).split("|")
+    err = next(s for s in reply.split("\r") if s.startswith("ERR")).split("|")
+    assert msa[1] == "AR" and err[3] == "200" and "unsupported message type" in err[8]
+    assert _rows(container)[-1][1] == "refused"
+
+
+def test_an_unmapped_z_segment_is_kept_on_the_raw_record_and_named(world13):
+    ehr, listener, client, container = world13
+    message = _a04("MRN-1", "Nguyen^Linh", "Z-1") + "ZPV|1|PORTAL^Yes\rZXY|1|site flag\r"
+    [ack] = _results(feed(ehr, listener, message))
+    assert ack["ack_code"] == "AA", ack
+    _type, status, detail, raw = _rows(container)[-1]
+    assert status == "applied" and "unmapped Z-segments kept on the raw record only: ZXY" in detail
+    assert "ZXY|1|site flag" in raw
+    patient = _by_name(client, "Nguyen")["MRN-1"]  # ZPV is carried on the Patient, verbatim
+    assert {"url": "https://fhir-gateway.dev/fhir/StructureDefinition/hl7v2-segment",
+            "valueString": "ZPV|1|PORTAL^Yes"} in patient["extension"]

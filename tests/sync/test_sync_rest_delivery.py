@@ -101,3 +101,188 @@ def test_bad_credentials_are_a_refusal_not_a_success(vendor, settings_overrides)
     assert response.status_code in (422, 503)
     assert app.test_client().get("/fhir/Patient?_summary=count").get_json()["total"] == 0
     app.extensions["fhir_gateway"].db.dispose()
+
+
+# -- sandbox-rest-intake@1.1.0: Coverage and Appointment too -----------------------------------
+COVERAGE = {"resourceType": "Coverage", "status": "active",
+            "identifier": [{"system": "urn:example:payer", "value": "ACME-1"}],
+            "payor": [{"display": "Acme Health Plan", "identifier": {"value": "17"}}],
+            "class": [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/coverage-class",
+                                            "code": "group"}]}, "value": "GRP-9", "name": "Silver"}],
+            "relationship": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/subscriber-relationship",
+                                         "code": "self"}]}}
+APPOINTMENT = {"resourceType": "Appointment", "status": "booked", "description": "Annual physical",
+               "start": "2026-12-01T15:00:00+00:00", "end": "2026-12-01T15:30:00+00:00", "minutesDuration": 30}
+
+
+def _gateway(settings_overrides, profile, endpoint, token_url, resources):
+    overrides = dict(settings_overrides, backends=[{
+        "name": "vendor", "dialect": "rest", "profile": profile, "endpoint": endpoint,
+        "resources": resources,
+        "options": {"token_url": token_url, "client_id": "sandbox-client", "client_secret": "sandbox-secret",
+                    "mrn_system": "urn:oid:1.2.3", "read_timeout": 1.5, "timezone": "America/Chicago"}}])
+    return create_app(settings_from_mapping(overrides))
+
+
+@pytest.fixture
+def intake(vendor, settings_overrides):
+    app = _gateway(settings_overrides, "sandbox-rest-intake@1.1.0", vendor.api_url, vendor.token_url,
+                   ["Patient", "Coverage", "Appointment"])
+    yield app.test_client()
+    app.extensions["fhir_gateway"].db.dispose()
+
+
+def _post(client, body) -> dict:
+    response = client.post(f"/fhir/{body['resourceType']}", data=json.dumps(body), content_type=FHIR_JSON)
+    assert response.status_code == 201, response.data
+    return response.get_json()
+
+
+def _put(client, body) -> dict:
+    response = client.put(f"/fhir/{body['resourceType']}/{body['id']}", data=json.dumps(body),
+                          content_type=FHIR_JSON)
+    assert response.status_code == 200, response.data
+    return response.get_json()
+
+
+def _with_refs(resource: dict, pid: str) -> dict:
+    body = copy.deepcopy(resource)
+    if body["resourceType"] == "Coverage":
+        body["beneficiary"] = body["subscriber"] = {"reference": f"Patient/{pid}"}
+    else:
+        body["participant"] = [{"actor": {"reference": f"Patient/{pid}"}, "status": "accepted"}]
+    return body
+
+
+def _all_records(vendor) -> dict:
+    with urllib.request.urlopen(f"{vendor.url}/_sandbox/records", timeout=5) as response:
+        return json.loads(response.read())
+
+
+def test_intake_coverage_and_appointment_arrive_and_read_back(intake, vendor):
+    pid = _post(intake, PATIENT)["id"]
+    coverage = _post(intake, _with_refs(COVERAGE, pid))
+    [record] = _records(vendor)
+    assert (record["insurance_company"], record["insurance_id"], record["group_number"],
+            record["insurance_relationship"]) == ("Acme Health Plan", "ACME-1", "GRP-9", "self")
+    assert (record["emergency_contact_name"], record["emergency_contact_phone"]) == ("Jo Rivera", "+1 217 555 0109")
+    # a Patient update is a merge patch of its own fields: the insurance stays
+    _put(intake, dict(copy.deepcopy(PATIENT), id=pid, birthDate="1985-03-15"))
+    [record] = _records(vendor)
+    assert (record["date_of_birth"], record["insurance_id"]) == ("1985-03-15", "ACME-1")
+    _put(intake, dict(coverage, identifier=[{"value": "ACME-2"}], payor=[{"display": "Other Plan"}]))
+    [record] = _records(vendor)
+    assert (record["insurance_company"], record["insurance_id"], record["group_number"]) == (
+        "Other Plan", "ACME-2", "GRP-9")
+    assert intake.get(f"/fhir/Coverage/{coverage['id']}").get_json()["payor"][0]["display"] == "Other Plan"
+
+    appointment = _post(intake, _with_refs(APPOINTMENT, pid))
+    [sent] = _all_records(vendor)["appointments"]
+    assert (sent["patient_id"], sent["status"], sent["start_time"], sent["duration_minutes"]) == (
+        record["id"], "booked", "2026-12-01T15:00:00+00:00", 30)
+    _put(intake, dict(appointment, status="cancelled"))
+    [sent] = _all_records(vendor)["appointments"]
+    assert sent["status"] == "cancelled" and sent["id"] == _all_records(vendor)["appointments"][0]["id"]
+    assert intake.get(f"/fhir/Appointment/{appointment['id']}").get_json()["status"] == "cancelled"
+
+
+def test_coverage_for_a_patient_the_vendor_does_not_know_registers_it_once(vendor, settings_overrides):
+    app = _gateway(settings_overrides, "sandbox-rest-intake@1.1.0", vendor.api_url, vendor.token_url,
+                   ["Coverage"])  # Patient stays local (in the demo: another backend owns it)
+    client = app.test_client()
+    try:
+        pid = _post(client, PATIENT)["id"]
+        assert _records(vendor) == []
+        coverage = _post(client, _with_refs(COVERAGE, pid))
+        [record] = _records(vendor)
+        assert (record["chart_number"], record["last_name"], record["insurance_id"]) == ("CH-100", "Rivera", "ACME-1")
+        _put(client, dict(coverage, identifier=[{"value": "ACME-3"}]))
+        [record] = _records(vendor)  # found again by chart_number, not registered twice
+        assert record["insurance_id"] == "ACME-3"
+    finally:
+        app.extensions["fhir_gateway"].db.dispose()
+
+
+def test_intake_refusal_of_a_coverage_is_422_with_the_vendors_reason(intake, vendor):
+    pid = _post(intake, PATIENT)["id"]
+    body = _with_refs(COVERAGE, pid)
+    body["payor"][0]["display"] = "x" * 600  # the vendor takes at most 500 characters
+    response = intake.post("/fhir/Coverage", data=json.dumps(body), content_type=FHIR_JSON)
+    assert response.status_code == 422
+    assert "insurance_company is longer than 500" in response.get_json()["issue"][0]["diagnostics"]
+    assert intake.get("/fhir/Coverage?_summary=count").get_json()["total"] == 0
+
+
+# -- openemr-standard@7.0.0-1.0.0: the second vendor dialect --------------------------------------
+@pytest.fixture
+def openemr(vendor, settings_overrides):
+    app = _gateway(settings_overrides, "openemr-standard@7.0.0-1.0.0", vendor.openemr_url,
+                   vendor.openemr_token_url, ["Patient", "Coverage", "Appointment"])
+    yield app.test_client()
+    app.extensions["fhir_gateway"].db.dispose()
+
+
+def test_openemr_patient_appointment_coverage_arrive_as_openemr_json(openemr, vendor):
+    pid = _post(openemr, PATIENT)["id"]
+    [patient] = _all_records(vendor)["openemr"]["patient"]
+    assert (patient["pubpid"], patient["fname"], patient["mname"], patient["lname"], patient["DOB"],
+            patient["sex"], patient["phone_cell"], patient["contact_relationship"]) == (
+        "CH-100", "Ana", "Lucia", "Rivera", "1985-03-14", "Female", "+1 217 555 0101", "Jo Rivera")
+    _put(openemr, dict(copy.deepcopy(PATIENT), id=pid, birthDate="1985-03-15"))
+    [patient] = _all_records(vendor)["openemr"]["patient"]
+    assert patient["DOB"] == "1985-03-15"
+    assert openemr.get(f"/fhir/Patient/{pid}").get_json()["birthDate"] == "1985-03-15"
+
+    appointment = _post(openemr, _with_refs(APPOINTMENT, pid))
+    [sent] = _all_records(vendor)["openemr"]["appointment"]
+    # 15:00 UTC is 09:00 in the EHR's zone (America/Chicago, CST); the duration is in seconds
+    assert (sent["puuid"], sent["pc_eventDate"], sent["pc_startTime"], sent["pc_duration"],
+            sent["pc_apptstatus"]) == (patient["uuid"], "2026-12-01", "09:00:00", 1800, "-")
+    assert openemr.delete(f"/fhir/Appointment/{appointment['id']}").status_code in (200, 204)
+    assert _all_records(vendor)["openemr"]["appointment"] == []
+
+    coverage = _post(openemr, _with_refs(COVERAGE, pid))
+    [insurance] = _all_records(vendor)["openemr"]["insurance"]
+    assert (insurance["provider"], insurance["policy_number"], insurance["group_number"],
+            insurance["plan_name"], insurance["type"], insurance["subscriber_lname"]) == (
+        "17", "ACME-1", "GRP-9", "Silver", "primary", "Rivera")
+    _put(openemr, dict(coverage, order=2))
+    [insurance] = _all_records(vendor)["openemr"]["insurance"]
+    assert insurance["type"] == "secondary"
+
+
+def test_openemr_refusal_is_422_with_its_validation_errors(openemr, vendor):
+    _post(openemr, PATIENT)
+    response = openemr.post("/fhir/Patient", data=json.dumps(PATIENT), content_type=FHIR_JSON)
+    assert response.status_code == 422
+    assert "another patient has this external id" in response.get_json()["issue"][0]["diagnostics"]
+    other = dict(copy.deepcopy(PATIENT), gender="other", identifier=[{"system": "urn:oid:1.2.3", "value": "CH-2"}])
+    response = openemr.post("/fhir/Patient", data=json.dumps(other), content_type=FHIR_JSON)
+    assert response.status_code == 422 and "value map sex" in response.get_json()["issue"][0]["diagnostics"]
+    assert openemr.get("/fhir/Patient?_summary=count").get_json()["total"] == 1
+
+
+def test_openemr_unreachable_is_503_with_retry_after_and_nothing_stored(vendor, settings_overrides):
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]  # nothing listens there once the socket is closed
+    app = _gateway(settings_overrides, "openemr-standard@7.0.0-1.0.0",
+                   f"http://127.0.0.1:{closed}/openemr/apis/default",
+                   f"http://127.0.0.1:{closed}/openemr/oauth2/default/token", ["Patient"])
+    client = app.test_client()
+    try:
+        response = client.post("/fhir/Patient", data=json.dumps(PATIENT), content_type=FHIR_JSON)
+        assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
+        assert client.get("/fhir/Patient?_summary=count").get_json()["total"] == 0
+    finally:
+        app.extensions["fhir_gateway"].db.dispose()
+
+
+@pytest.mark.parametrize("mode", ["500", "429"])
+def test_openemr_outage_is_503_and_nothing_stored(openemr, vendor, mode):
+    _fault(vendor, mode=mode, count=1, delay=2)
+    response = openemr.post("/fhir/Patient", data=json.dumps(PATIENT), content_type=FHIR_JSON)
+    assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
+    assert openemr.get("/fhir/Patient?_summary=count").get_json()["total"] == 0
+    assert _all_records(vendor)["openemr"]["patient"] == []

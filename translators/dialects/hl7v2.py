@@ -3,10 +3,13 @@
 May import: stdlib, translators.*. Field mappings are data (profile), the logic here is generic:
 MSH/EVN from the context, the identifier the EHR knows the resource by (MRN in PID-3 with the
 configured assigning authority), constants, then `fhir path <-> SEG-field.component` lines with
-value maps and named transforms. Spec: HL7 v2.5.1 ch. 2 (MSH), 3 (ADT, PID, EVN, PV1).
+value maps and named transforms. Spec: HL7 v2.5.1 ch. 2 (MSH), 3 (ADT, PID, EVN, PV1, MRG),
+9 (MDM, TXA), 10 (SIU). Documents (OBX ED), Z-segments, merges and PDQ queries live in the
+sibling hl7v2_* modules.
 """
 from __future__ import annotations
 
+from translators.dialects import hl7v2_documents, hl7v2_zsegments
 from translators.er7 import Delimiters, Message, SegmentBuilder, parse, parse_address
 from translators.paths import get_path, set_path
 from translators.transforms import TO_FHIR, TO_V2
@@ -45,6 +48,38 @@ def _render_msh(builder: SegmentBuilder, d: Delimiters) -> str:
     return "MSH" + d.field + d.encoding + d.field + d.field.join(rest[2:])
 
 
+def _event(msg: dict, interaction: str, resource: dict, ctx: TranslateContext) -> str:
+    """The trigger event: by the new status first (cancel, no-show), then by what changed
+    since the version the backend last saw (`ctx.related[(type, id)]`), else the default."""
+    if interaction != "update":
+        return msg["event"]
+    if resource.get("status") in msg.get("by_status", {}):
+        return msg["by_status"][resource["status"]]
+    change = msg.get("by_change")
+    previous = ctx.related.get((resource.get("resourceType"), resource.get("id")))
+    if change and previous is not None and any(
+            get_path(previous, path) != get_path(resource, path) for path in change["paths"]):
+        return change["event"]
+    return msg["event"]
+
+
+def _write_merged_id(spec: dict, resource: dict, builders, ctx: TranslateContext, d: Delimiters) -> None:
+    """MRG-1 of an A40 (v2.5.1 3.3.40): the backend id of the Patient the survivor replaces."""
+    rule = spec.get("merge")
+    other = get_path(resource, rule["fhir"]) if rule else None
+    reference = str((other or {}).get("reference", ""))
+    if not reference.startswith("Patient/"):
+        raise TranslationError(rule["fhir"] if rule else "merge",
+                               "a merge needs Patient.link (type replaces) to the merged Patient")
+    mrn = ctx.backend_ids.get(("Patient", reference.split("/", 1)[1]))
+    if mrn is None:
+        raise TranslationError(rule["fhir"], f"{reference} is not known to this backend")
+    seg, fld, _c, _s = parse_address(rule["v2"])
+    builders[seg].set(fld, 1, mrn, d)
+    builders[seg].set(fld, 4, ctx.options.get("assigning_authority", spec["mrn"].get("authority", "")), d)
+    builders[seg].set(fld, 5, "MR", d)
+
+
 def _mrn(resource: dict, spec: dict, ctx: TranslateContext) -> str:
     """The id the EHR knows this resource by: its MR identifier, else a gateway-assigned one."""
     system = ctx.options.get("mrn_system", spec.get("mrn", {}).get("default_system", ""))
@@ -62,8 +97,7 @@ def render(profile: Profile, interaction: str, resource: dict, ctx: TranslateCon
     if msg is None:
         raise TranslationError(f"{rtype}.{interaction}", f"profile {profile.key} has no message for it")
     d = Delimiters()
-    if interaction == "update" and resource.get("status") in msg.get("by_status", {}):
-        msg = dict(msg, event=msg["by_status"][resource["status"]])
+    msg = dict(msg, event=_event(msg, interaction, resource, ctx))
     # `segments` names a segment list when it differs from the HL7 structure (MSH-9.3)
     builders = {name: SegmentBuilder(name) for name in spec["structures"][msg.get("segments", msg["structure"])]}
     _msh(builders["MSH"], msg, ctx, profile.backend_version, d)
@@ -88,13 +122,26 @@ def render(profile: Profile, interaction: str, resource: dict, ctx: TranslateCon
         builders[seg].set(fld, 2, ctx.options.get("sending_application", "FHIR-GATEWAY"), d)
     if rtype in spec.get("patient_ref", {}):
         _write_patient_ref(spec, spec["patient_ref"][rtype], resource, builders, ctx, d)
+    if interaction == "merge":
+        _write_merged_id(spec, resource, builders, ctx, d)
     written = _write_fields(spec, rtype, resource, builders, ctx, d)
-    # Optional segments (NK1, IN1...) appear only when a mapping put data in them.
-    skip = set(spec.get("optional_segments", [])) - written
-    lines = [_render_msh(builders["MSH"], d)] + [b.render(d) for n, b in builders.items()
-                                                 if n != "MSH" and n not in skip]
+    lines = _segment_lines(spec, resource, builders, written, ctx, d)
     message_type = f"{msg['code']}^{msg['event']}^{msg['structure']}"
     return Hl7v2Message("\r".join(lines) + "\r", message_type, ctx.control_id, backend_id)
+
+
+def _segment_lines(spec, resource, builders, written, ctx, d) -> list[str]:
+    """The message's segments in structure order: optional ones (NK1, IN1...) only when a
+    mapping put data in them, the document's OBX from its attachment, carried Z-segments last."""
+    skip = set(spec.get("optional_segments", [])) - written
+    rule = spec.get("attachments", {}).get(resource["resourceType"])
+    lines = [_render_msh(builders["MSH"], d)]
+    for name, builder in builders.items():
+        if name == "OBX" and rule is not None:
+            lines += hl7v2_documents.render_obx(rule, get_path(resource, rule["fhir"]), ctx, d)
+        elif name != "MSH" and name not in skip:
+            lines.append(builder.render(d))
+    return lines + hl7v2_zsegments.carried_lines(spec, resource)
 
 
 def _patient_ids(resource: dict, path: str) -> list[str]:
@@ -157,15 +204,24 @@ def read(profile: Profile, text: str, options: dict | None = None) -> tuple[str,
     """(message type, FHIR resource) for an inbound message the profile maps."""
     spec, options = _spec(profile), options or {}
     message = parse(text)
+    rtype, interaction = claimed(profile, message)
+    if interaction == "merge":
+        raise TranslationError("MSH-9", "a merge message is read with hl7v2_merge.read_merges")
+    return f"{message.get('MSH-9.1')}^{message.get('MSH-9.2')}", _read_resource(spec, rtype, message, options)
+
+
+def claimed(profile: Profile, message: Message) -> tuple[str, str]:
+    """(resource type, interaction) the profile maps this message's MSH-9 to; TranslationError
+    ("unsupported message type") for one it does not claim or an HL7 version it cannot read."""
     code, event = message.get("MSH-9.1"), message.get("MSH-9.2")
     version = message.get("MSH-12.1")
     if version and version.split(".")[0] != "2":
         raise TranslationError("MSH-12", f"unsupported HL7 version {version!r}")
-    for rtype, by_interaction in spec.get("messages", {}).items():
-        if any(m["code"] == code and (m["event"] == event or event in m.get("also", []))
-               for m in by_interaction.values()):
-            return f"{code}^{event}", _read_resource(spec, rtype, message, options)
-    raise TranslationError("MSH-9", f"message type {code}^{event} is not mapped by {profile.key}")
+    for rtype, by_interaction in _spec(profile).get("messages", {}).items():
+        for interaction, m in by_interaction.items():
+            if m["code"] == code and (m["event"] == event or event in m.get("also", [])):
+                return rtype, interaction
+    raise TranslationError("MSH-9", f"unsupported message type {code}^{event}: not mapped by {profile.key}")
 
 
 def _read_resource(spec: dict, rtype: str, message: Message, options: dict) -> dict:
@@ -183,11 +239,7 @@ def _read_resource(spec: dict, rtype: str, message: Message, options: dict) -> d
             resource["identifier"] = [{"system": options.get("placer_system", spec["placer"]["default_system"]),
                                        "value": placer}]
     if rtype in spec.get("patient_ref", {}):
-        mrn = message.get(spec["patient_ref"][rtype]["v2"] + ".1")
-        if mrn:
-            resource["participant"] = [{"actor": {"identifier": {
-                "system": options.get("mrn_system", spec["mrn"].get("default_system")), "value": mrn}},
-                "status": "accepted"}]
+        _read_patient_ref(spec, spec["patient_ref"][rtype], message, resource, options)
     reverse = {name: {v: k for k, v in table.items()} | spec.get("value_maps_in", {}).get(name, {})
                for name, table in spec.get("value_maps", {}).items()}
     for line in spec.get("mappings", {}).get(rtype, []):
@@ -206,4 +258,29 @@ def _read_resource(spec: dict, rtype: str, message: Message, options: dict) -> d
                 raise TranslationError(line["v2"], f"{value!r} has no entry in value map {line['map']}")
             value = mapped
         set_path(resource, line["fhir"], value)
+    _read_extras(spec, rtype, message, resource)
     return resource
+
+
+def _read_extras(spec: dict, rtype: str, message: Message, resource: dict) -> None:
+    """The document content (OBX), carried Z-segments, then defaults for what is absent."""
+    if rtype in spec.get("attachments", {}):
+        rule = spec["attachments"][rtype]
+        set_path(resource, rule["fhir"], hl7v2_documents.read_obx(message))
+    hl7v2_zsegments.carry_in(spec, message, resource)
+    for path, value in spec.get("defaults_in", {}).get(rtype, {}).items():
+        if get_path(resource, path) is None:  # e.g. TXA-19 not valued -> status current (IG)
+            set_path(resource, path, value)
+
+
+def _read_patient_ref(spec: dict, rule: dict, message: Message, resource: dict, options: dict) -> None:
+    """The patient a message is about, by MRN; the inbound applier resolves it to a local id."""
+    mrn = message.get(rule["v2"] + ".1")
+    if not mrn:
+        return
+    reference = {"identifier": {"system": options.get("mrn_system", spec["mrn"].get("default_system")),
+                                "value": mrn}}
+    if rule["fhir"] == "participant.actor":
+        resource["participant"] = [{"actor": reference, "status": "accepted"}]
+    else:
+        set_path(resource, rule["fhir"], reference)

@@ -15,16 +15,24 @@ from gateway.services.search.values import MAX_LEN, normalize, parse_reference
 from gateway.store.models import (DateIndexRow, ReferenceIndexRow, ResourceRow, ResourceVersionRow,
                                   StringIndexRow, TokenIndexRow)
 
+# Core tables rather than the ORM classes: search selects columns only, and Core expressions
+# skip the ORM attribute layer when built and its compile plugin when executed.
+RESOURCES = ResourceRow.__table__
+VERSIONS = ResourceVersionRow.__table__
+TOKENS = TokenIndexRow.__table__
+STRINGS = StringIndexRow.__table__
+DATES = DateIndexRow.__table__
+REFERENCES = ReferenceIndexRow.__table__
+
 _MIN = datetime(1, 1, 1)
-_MODELS = {"token": TokenIndexRow, "string": StringIndexRow, "date": DateIndexRow,
-           "reference": ReferenceIndexRow}
+_MODELS = {"token": TOKENS, "string": STRINGS, "date": DATES, "reference": REFERENCES}
 
 
 def _indexed(model, rtype: str, code: str, *conditions):
     # "pk IN (index lookup)" rather than a correlated EXISTS: the planner then walks the
     # (resource_type, param, value) index once instead of probing it for every resource row.
-    return ResourceRow.pk.in_(select(model.resource_pk).where(
-        model.resource_type == rtype, model.param == code, *conditions))
+    return RESOURCES.c.pk.in_(select(model.c.resource_pk).where(
+        model.c.resource_type == rtype, model.c.param == code, *conditions))
 
 
 def _like(text: str) -> str:
@@ -49,42 +57,42 @@ def _date_match(prefix: str, low, high, lo_col, hi_col):
 def _token_value(rtype: str, code: str, value):
     system, token = value
     if code == "_id":
-        return ResourceRow.id == token if token else false()
+        return RESOURCES.c.id == token if token else false()
     conditions = []
     if token is not None:
-        conditions.append(TokenIndexRow.code == token[:MAX_LEN])
+        conditions.append(TOKENS.c.code == token[:MAX_LEN])
     if system == "":  # "|code": only values without a system
-        conditions.append(TokenIndexRow.system.is_(None))
+        conditions.append(TOKENS.c.system.is_(None))
     elif system is not None:
-        conditions.append(TokenIndexRow.system == system[:MAX_LEN])
-    return _indexed(TokenIndexRow, rtype, code, *conditions)
+        conditions.append(TOKENS.c.system == system[:MAX_LEN])
+    return _indexed(TOKENS, rtype, code, *conditions)
 
 
 def _string_value(rtype: str, code: str, modifier: str, value: str):
     """R4 search.html#string: starts-with by default, :exact, :contains (both sides normalized)."""
     if modifier == "exact":
-        return _indexed(StringIndexRow, rtype, code, StringIndexRow.exact == value[:MAX_LEN])
+        return _indexed(STRINGS, rtype, code, STRINGS.c.exact == value[:MAX_LEN])
     norm = normalize(value)
     if modifier == "contains":
-        return _indexed(StringIndexRow, rtype, code,
-                        StringIndexRow.norm.like(f"%{_like(norm)}%", escape="\\"))
+        return _indexed(STRINGS, rtype, code,
+                        STRINGS.c.norm.like(f"%{_like(norm)}%", escape="\\"))
     if not norm:
-        return _indexed(StringIndexRow, rtype, code)
+        return _indexed(STRINGS, rtype, code)
     # Starts-with as a range [norm, next string after every norm+...) so that the B-tree on norm
     # is used (LIKE ... ESCAPE defeats it on SQLite, and on a non-C PostgreSQL collation); the
     # substr test keeps the answer exact whatever the collation orders between the bounds.
     upper = norm[:-1] + chr(ord(norm[-1]) + 1) if ord(norm[-1]) < 0x10FFFF else norm + "\U0010ffff"
-    return _indexed(StringIndexRow, rtype, code, StringIndexRow.norm >= norm,
-                    StringIndexRow.norm < upper,
-                    func.substr(StringIndexRow.norm, 1, len(norm)) == norm)
+    return _indexed(STRINGS, rtype, code, STRINGS.c.norm >= norm,
+                    STRINGS.c.norm < upper,
+                    func.substr(STRINGS.c.norm, 1, len(norm)) == norm)
 
 
 def _date_value(rtype: str, code: str, value):
     prefix, low, high = value
     if code == "_lastUpdated":
-        return _date_match(prefix, low, high, ResourceRow.last_updated, ResourceRow.last_updated)
-    return _indexed(DateIndexRow, rtype, code,
-                    _date_match(prefix, low, high, DateIndexRow.low, DateIndexRow.high))
+        return _date_match(prefix, low, high, RESOURCES.c.last_updated, RESOURCES.c.last_updated)
+    return _indexed(DATES, rtype, code,
+                    _date_match(prefix, low, high, DATES.c.low, DATES.c.high))
 
 
 def _reference_value(rtype: str, code: str, modifier: str, value: str, base_url: str):
@@ -92,20 +100,20 @@ def _reference_value(rtype: str, code: str, modifier: str, value: str, base_url:
     if base_url and value.startswith(base_url.rstrip("/") + "/"):
         value = value[len(base_url.rstrip("/")) + 1:]  # our own URL: a local reference
     if "://" in value:
-        return _indexed(ReferenceIndexRow, rtype, code, ReferenceIndexRow.url == parse_reference(value)[2])
+        return _indexed(REFERENCES, rtype, code, REFERENCES.c.url == parse_reference(value)[2])
     parts = value.split("/")
     if len(parts) == 4 and parts[2] == "_history":
         parts = parts[:2]  # a versioned reference matches the resource (versions are not indexed)
     if len(parts) == 2 and parts[0] and parts[1] and (not modifier or modifier == parts[0]):
-        return _indexed(ReferenceIndexRow, rtype, code, ReferenceIndexRow.target_type == parts[0],
-                        ReferenceIndexRow.target_id == parts[1])
+        return _indexed(REFERENCES, rtype, code, REFERENCES.c.target_type == parts[0],
+                        REFERENCES.c.target_id == parts[1])
     if len(parts) != 1:
         raise BadRequest(f"{code}={value!r} is not a reference (Type/id, id or absolute URL)",
                          expression=(code,))
-    conditions = [ReferenceIndexRow.target_id == value]
+    conditions = [REFERENCES.c.target_id == value]
     if modifier:
-        conditions.append(ReferenceIndexRow.target_type == modifier)
-    return _indexed(ReferenceIndexRow, rtype, code, *conditions)
+        conditions.append(REFERENCES.c.target_type == modifier)
+    return _indexed(REFERENCES, rtype, code, *conditions)
 
 
 def _missing(rtype: str, criterion: Criterion):
@@ -136,12 +144,12 @@ def criterion_condition(criterion: Criterion, base_url: str, rtype: str):
 def compartment_condition(resource_type: str, links: tuple[str, ...], patient_id: str):
     """Rows in Patient/patient_id's compartment (R4 compartmentdefinition-patient)."""
     if resource_type == "Patient":
-        return ResourceRow.id == patient_id
+        return RESOURCES.c.id == patient_id
     if not links:
         return false()
-    return ResourceRow.pk.in_(select(ReferenceIndexRow.resource_pk).where(
-        ReferenceIndexRow.target_type == "Patient", ReferenceIndexRow.target_id == patient_id,
-        ReferenceIndexRow.resource_type == resource_type, ReferenceIndexRow.param.in_(links)))
+    return RESOURCES.c.pk.in_(select(REFERENCES.c.resource_pk).where(
+        REFERENCES.c.target_type == "Patient", REFERENCES.c.target_id == patient_id,
+        REFERENCES.c.resource_type == resource_type, REFERENCES.c.param.in_(links)))
 
 
 def sort_expression(code: str, param_type: str, descending: bool, as_of_version: int | None):
@@ -152,36 +160,36 @@ def sort_expression(code: str, param_type: str, descending: bool, as_of_version:
     """
     if code == "_lastUpdated":
         if as_of_version is None:
-            return ResourceRow.last_updated
+            return RESOURCES.c.last_updated
         # newest version first along the (type, id, version) unique index: one index probe
-        as_of = select(ResourceVersionRow.last_updated).where(
-            ResourceVersionRow.resource_type == ResourceRow.resource_type,
-            ResourceVersionRow.id == ResourceRow.id,
-            ResourceVersionRow.pk <= as_of_version,
-        ).order_by(ResourceVersionRow.version_id.desc()).limit(1).scalar_subquery()
-        return func.coalesce(as_of, ResourceRow.last_updated)
+        as_of = select(VERSIONS.c.last_updated).where(
+            VERSIONS.c.resource_type == RESOURCES.c.resource_type,
+            VERSIONS.c.id == RESOURCES.c.id,
+            VERSIONS.c.pk <= as_of_version,
+        ).order_by(VERSIONS.c.version_id.desc()).limit(1).scalar_subquery()
+        return func.coalesce(as_of, RESOURCES.c.last_updated)
     if code == "_id":
-        return ResourceRow.id
+        return RESOURCES.c.id
     pick = func.max if descending else func.min
     if param_type == "date":
-        column = DateIndexRow.high if descending else DateIndexRow.low
-        inner = select(pick(column)).where(DateIndexRow.resource_pk == ResourceRow.pk,
-                                           DateIndexRow.param == code).scalar_subquery()
+        column = DATES.c.high if descending else DATES.c.low
+        inner = select(pick(column)).where(DATES.c.resource_pk == RESOURCES.c.pk,
+                                           DATES.c.param == code).scalar_subquery()
         return func.coalesce(inner, _MIN)
-    inner = select(pick(StringIndexRow.norm)).where(StringIndexRow.resource_pk == ResourceRow.pk,
-                                                    StringIndexRow.param == code).scalar_subquery()
+    inner = select(pick(STRINGS.c.norm)).where(STRINGS.c.resource_pk == RESOURCES.c.pk,
+                                                    STRINGS.c.param == code).scalar_subquery()
     return func.coalesce(inner, "")
 
 
 def touched_since(version_pk: int):
     """pks of resources written (updated, deleted, revived) after the version snapshot."""
-    return select(ResourceVersionRow.resource_pk).where(ResourceVersionRow.pk > version_pk)
+    return select(VERSIONS.c.resource_pk).where(VERSIONS.c.pk > version_pk)
 
 
 def keyset_condition(keys: list, values: list, forward: bool):
     """Rows strictly after (forward) or before the row whose key values are `values`.
 
-    keys: [(expression, descending)], the last one being (ResourceRow.pk, False).
+    keys: [(expression, descending)], the last one being (RESOURCES.c.pk, False).
     """
     clauses = []
     for i, (expression, descending) in enumerate(keys):
