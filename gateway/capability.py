@@ -1,6 +1,7 @@
 """The CapabilityStatement, built from the active translation profiles (never hand-written).
 
-May import: gateway.settings, gateway.resources, translators.types, stdlib. The same function
+May import: gateway.settings, gateway.resources, translators.types, translators.dialects,
+stdlib. The same function
 that lists what is advertised (`supported_interactions`) is what the service enforces, so the
 statement cannot claim what the server refuses, nor refuse what it claims.
 """
@@ -10,6 +11,7 @@ from typing import Mapping
 
 from gateway.resources import ResourceType, SearchParam, resource_types
 from gateway.settings import BackendSettings, ConfigError, Settings
+from translators.dialects import hl7v2
 from translators.types import Profile
 
 # Reads can always fall back to the local mirror; writes must go through the owning backend.
@@ -19,6 +21,11 @@ _COMMON = {
     "_lastUpdated": SearchParam("_lastUpdated", "date", ("meta.lastUpdated",),
                                 definition="http://hl7.org/fhir/SearchParameter/Resource-lastUpdated"),
 }
+
+
+# The operations this server implements: (type, name) -> OperationDefinition canonical.
+# Patient $merge follows the FHIR R5 definition (R4 has none): source-patient, target-patient.
+OPERATIONS = {("Patient", "merge"): "http://hl7.org/fhir/OperationDefinition/Patient-merge"}
 
 
 def _profile(profiles: Mapping[str, Profile], backend: BackendSettings) -> Profile:
@@ -58,9 +65,18 @@ def served(settings: Settings, profiles: Mapping[str, Profile]) -> dict[str, dic
             if known[rtype].param(code) is None and code not in _COMMON:
                 raise ConfigError(f"profile {owner_profile.key}: {rtype} search parameter "
                                   f"{code!r} is not implemented by this server")
-        out[rtype] = {"interactions": interactions, "search_params": params,
+        # An operation is the gateway's own work on its store (declared by the local profile);
+        # when a backend owns the type, it is offered only if that backend's dialect carries it.
+        operations = [op for op in (mirror.operations if mirror else ())
+                      if owner_profile.dialect == "local"
+                      or (owner_profile.dialect == "hl7v2" and hl7v2.carries(owner_profile, rtype, op))]
+        out[rtype] = {"interactions": interactions, "search_params": params, "operations": operations,
                       "backend": owner.name, "profile": owner_profile.key}
     return out
+
+
+def supported_operations(settings: Settings, profiles: Mapping[str, Profile]) -> dict[str, frozenset[str]]:
+    return {t: frozenset(v["operations"]) for t, v in served(settings, profiles).items()}
 
 
 def supported_interactions(settings: Settings, profiles: Mapping[str, Profile]) -> dict[str, frozenset[str]]:
@@ -98,6 +114,9 @@ def _resource_entry(rt: ResourceType, info: dict, revincludes: list[str]) -> dic
         if revincludes:
             entry["searchRevInclude"] = revincludes
         entry["searchParam"] = [_search_param(rt, c) for c in info["search_params"]]
+    if info.get("operations"):
+        entry["operation"] = [{"name": op, "definition": OPERATIONS[(rt.name, op)]}
+                              for op in info["operations"]]
     return entry
 
 

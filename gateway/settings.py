@@ -134,7 +134,7 @@ def settings_from_mapping(values: Mapping[str, Any]) -> Settings:
         raise ConfigError("backends: backend names must be unique")
     if not any(b.name == "local" for b in backends):
         # The local store is always there: it mirrors what the backends cannot answer.
-        backends = (BackendSettings(name="local", dialect="local", profile="local-store@1.1.0"),) + backends
+        backends = (BackendSettings(name="local", dialect="local", profile="local-store@1.2.0"),) + backends
     settings = Settings(**scalars, backends=backends)
     if settings.default_backend not in {b.name for b in backends}:
         raise ConfigError(f"default_backend: no backend named {settings.default_backend!r}")

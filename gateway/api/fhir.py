@@ -17,7 +17,10 @@ from gateway.api.responses import fhir_response, version_headers, write_response
 from gateway.auth.access import current_access
 from gateway.services.audit import Agent
 from gateway.services.compartment import patients_of
-from gateway.errors import BadRequest, Forbidden, Issue, UnsupportedMediaType, operation_outcome
+from gateway.capability import supported_operations
+from gateway.errors import (BadRequest, Forbidden, Issue, MethodNotAllowed, UnsupportedMediaType,
+                            operation_outcome)
+from gateway.services.merge import merge_patients
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 
@@ -113,6 +116,22 @@ def search_post(rtype: str) -> Response:
     return fhir_response(_container().fhir.search(rtype, params, base_url=_base_url(),
                                                   handling=_handling(), agent=_agent(),
                                                   compartment=_compartment(rtype, "search-type")))
+
+
+@bp.post("/Patient/$merge")
+def patient_merge() -> Response:
+    """Patient $merge (gateway.services.merge): integration_admin only (issue: only that role
+    may merge patients), and only where the CapabilityStatement offers it."""
+    access = current_access()
+    if access is not None:
+        access.require_role("integration_admin")
+        access.authorize("Patient", "update")
+        if access.patient_compartment("Patient", "update"):
+            raise Forbidden("a patient/-scoped token may not merge patients")
+    container = _container()
+    if "merge" not in supported_operations(container.settings, container.profiles).get("Patient", ()):
+        raise MethodNotAllowed("Patient $merge is not offered: the backend owning Patient cannot carry a merge")
+    return fhir_response(merge_patients(container.fhir, json_body(request), base_url=_base_url(), agent=_agent()))
 
 
 @bp.post("/<rtype>")

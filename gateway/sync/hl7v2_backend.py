@@ -1,6 +1,8 @@
 """An HL7 v2 backend over MLLP: translate with the pinned profile, send, read the ACK.
 
-May import: gateway.delivery, gateway.settings, gateway.transports.mllp, translators, stdlib.
+May import: gateway.delivery, gateway.settings, gateway.transports, translators, stdlib.
+An endpoint mllps://host:port speaks MLLP over TLS (1.2 minimum; options tls_ca, tls_cert,
+tls_key, tls_server_name).
 Queries (IHE PDQ, when the profile says the EHR answers them) go the same way.
 ACK handling (HL7 v2.5.1 2.9.2): AA/CA delivered; AE/CE retryable -> 503; AR/CR permanent
 -> 422 carrying the ERR text. A timeout after sending leaves the outcome unknown: it is
@@ -8,6 +10,7 @@ answered as 503 (the EHR may have the message; the outbox issue adds idempotent 
 """
 from __future__ import annotations
 
+import ssl
 import uuid
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -16,26 +19,43 @@ from zoneinfo import ZoneInfo
 from gateway.delivery import Delivered, DeliveryRefused, DeliveryUnavailable
 from gateway.settings import BackendSettings, ConfigError
 from gateway.transports.mllp import MllpClient, MllpError, MllpProtocolError, classify_ack
+from gateway.transports.tls import client_context
 from translators.dialects import hl7v2, hl7v2_query
 from translators.types import Profile, QueryResult, TranslateContext, TranslationError
 
 
-def _address(backend: BackendSettings) -> tuple[str, int]:
+def _address(backend: BackendSettings) -> tuple[str, int, bool]:
+    """(host, port, tls): mllp://host:port, or mllps://host:port for MLLP over TLS."""
     parts = urlsplit(backend.endpoint)
-    if parts.scheme != "mllp" or not parts.hostname or not parts.port:
-        raise ConfigError(f"backends.{backend.name}.endpoint: expected mllp://host:port, "
-                          f"got {backend.endpoint!r}")
-    return parts.hostname, parts.port
+    if parts.scheme not in ("mllp", "mllps") or not parts.hostname or not parts.port:
+        raise ConfigError(f"backends.{backend.name}.endpoint: expected mllp://host:port or "
+                          f"mllps://host:port, got {backend.endpoint!r}")
+    return parts.hostname, parts.port, parts.scheme == "mllps"
+
+
+def _tls(backend: BackendSettings, host: str) -> tuple[ssl.SSLContext, str]:
+    """The client TLS context (1.2 minimum, certificate and host name checked) from options
+    tls_ca (the EHR's CA, default: the system store), tls_cert/tls_key (a client certificate
+    when the EHR asks for one) and tls_server_name (when it differs from the endpoint host)."""
+    options = backend.options
+    try:
+        context = client_context(options.get("tls_ca"), certfile=options.get("tls_cert"),
+                                 keyfile=options.get("tls_key"))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"backends.{backend.name}.options: TLS files unusable ({exc})") from None
+    return context, str(options.get("tls_server_name", host))
 
 
 class Hl7v2Backend:
     def __init__(self, backend: BackendSettings, profile: Profile) -> None:
-        host, port = _address(backend)
+        host, port, tls = _address(backend)
         self.backend, self.profile = backend, profile
         self.zone = ZoneInfo(str(backend.options.get("timezone", "UTC")))
+        context, server_name = _tls(backend, host) if tls else (None, None)
         self.client = MllpClient(host, port,
                                  connect_timeout=float(backend.options.get("connect_timeout", 5)),
-                                 read_timeout=float(backend.options.get("read_timeout", 30)))
+                                 read_timeout=float(backend.options.get("read_timeout", 30)),
+                                 ssl_context=context, server_hostname=server_name)
 
     def _context(self, backend_ids=None, related=None) -> TranslateContext:
         return TranslateContext(now=datetime.now(self.zone), control_id=uuid.uuid4().hex[:20],

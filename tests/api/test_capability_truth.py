@@ -98,7 +98,7 @@ def test_capability_statement_shape(client):
     assert cs["fhirVersion"] == "4.0.1" and cs["kind"] == "instance"
     assert "json" in cs["format"]
     assert cs["software"]["name"] == "fhir-gateway"
-    assert "local-store@1.1.0" in cs["implementation"]["description"]
+    assert "local-store@1.2.0" in cs["implementation"]["description"]
     types = {r["type"] for r in cs["rest"][0]["resource"]}
     assert {"Patient", "Appointment", "Coverage", "DocumentReference", "Binary"} <= types
     assert client.get("/fhir/metadata?mode=full").get_json() == cs
@@ -150,6 +150,18 @@ def test_every_advertised_interaction_works(client, world):
         if "create" in codes:
             body = {k: v for k, v in current.items() if k not in ("meta", "id")}
             assert client.post(f"/fhir/{rtype}", data=json.dumps(body), content_type=FHIR_JSON).status_code == 201
+    # every advertised operation works (Patient $merge: two fresh Patients, one retired)
+    for resource in cs["rest"][0]["resource"]:
+        for operation in resource.get("operation", []):
+            assert (resource["type"], operation["name"]) in {("Patient", "merge")}, operation
+            pair = [client.post("/fhir/Patient", data=json.dumps(patient(identifier=[
+                {"system": MRN_SYSTEM, "value": f"MRN-M{i}"}])), content_type=FHIR_JSON).get_json()["id"]
+                for i in range(2)]
+            merged = client.post("/fhir/Patient/$merge", content_type=FHIR_JSON, data=json.dumps({
+                "resourceType": "Parameters", "parameter": [
+                    {"name": "source-patient", "valueReference": {"reference": f"Patient/{pair[0]}"}},
+                    {"name": "target-patient", "valueReference": {"reference": f"Patient/{pair[1]}"}}]}))
+            assert merged.status_code == 200, merged.get_json()
     # delete last, children before the Patient they point at
     for rtype in ("DocumentReference", "Coverage", "Appointment", "Binary"):
         assert client.delete(f"/fhir/{rtype}/{world[rtype]['id']}").status_code == 200

@@ -229,3 +229,34 @@ def test_document_with_its_binary_arrives_as_mdm_t02(gateway13, ehr):
     last = _inbox(ehr)[-1]
     assert last["type"].startswith("MDM^T02") and last["ack_code"] == "AA", last
     assert f"|^application^pdf^Base64^{pdf}|" in last["raw"] and "|DOC-1|" in last["raw"]
+
+
+def test_mllp_over_tls_with_a_client_certificate(settings_overrides, tmp_path):
+    """mllps:// endpoint: TLS 1.2+ with the EHR's CA, and the client certificate the EHR asks
+    for; without it the EHR refuses the handshake and the write is a 503, never delivered."""
+    from gateway.devcert import write_dev_cert
+    from gateway.transports.tls import server_context
+    ehr_cert, ehr_key = write_dev_cert(tmp_path / "ehr")
+    gw_cert, gw_key = write_dev_cert(tmp_path / "gw", hostname="gateway")
+    sandbox = V2Ehr("127.0.0.1", ssl_context=server_context(
+        str(ehr_cert), str(ehr_key), client_cafile=str(gw_cert), require_client_cert=True)).start()
+    endpoint = sandbox.mllp_url.replace("mllp://", "mllps://")
+    try:
+        def client(options):
+            overrides = dict(settings_overrides, backends=[{
+                "name": "ehr", "dialect": "hl7v2", "profile": "hl7v2-generic@2.5.1-1.2.0", "endpoint": endpoint,
+                "resources": ["Patient"], "options": {"read_timeout": 3, "assigning_authority": "CLINIC",
+                                                      "tls_ca": str(ehr_cert), "tls_server_name": "localhost",
+                                                      **options}}])
+            return create_app(settings_from_mapping(overrides))
+        with_cert = client({"tls_cert": str(gw_cert), "tls_key": str(gw_key)})
+        response = with_cert.test_client().post("/fhir/Patient", data=json.dumps(PATIENT), content_type=FHIR_JSON)
+        assert response.status_code == 201, response.get_data(as_text=True)
+        assert [m["type"] for m in _inbox(sandbox)] == ["ADT^A04"]
+        without = client({})
+        refused = without.test_client().post("/fhir/Patient", data=json.dumps(PATIENT), content_type=FHIR_JSON)
+        assert refused.status_code == 503 and "Retry-After" in refused.headers
+        for app in (with_cert, without):
+            app.extensions["fhir_gateway"].db.dispose()
+    finally:
+        sandbox.stop()
