@@ -88,7 +88,11 @@ def _cmd_clients(args: argparse.Namespace) -> int:
     from gateway.auth.launch import LaunchService
     container = create_app().extensions["fhir_gateway"]
     try:
-        if args.jwks:
+        if args.jwks_url:
+            from gateway.auth.backend_services import add_jwks_url_client
+            created = add_jwks_url_client(container.auth, args.name, " ".join(args.scope), args.role,
+                                          args.jwks_url)
+        elif args.jwks:
             from gateway.auth.backend_services import add_jwks_client
             with open(args.jwks, encoding="utf-8") as fh:
                 created = add_jwks_client(container.auth, args.name, " ".join(args.scope), args.role,
@@ -244,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
                          choices=["front_desk", "clinician", "billing", "integration_admin", "auditor"])
     clients.add_argument("--public", action="store_true", help="a public app (PKCE, no secret)")
     clients.add_argument("--jwks", help="a JWKS file of the client's public keys (private_key_jwt)")
+    clients.add_argument("--jwks-url", help="the https URL where the client publishes its JWKS")
     clients.add_argument("--redirect-uri", action="append", default=[])
     clients.set_defaults(func=_cmd_clients)
 

@@ -86,6 +86,8 @@ class AuthService:
         self._keys: KeySet | None = None
         self._signing: RSAKey | None = None
         self._loaded_at = 0.0
+        # key sets fetched from clients' registered JWKS URLs (gateway.auth.backend_services)
+        self.jwks_cache: dict[str, tuple] = {}
 
     # -- keys ------------------------------------------------------------------------------
     def _load_keys(self) -> None:

@@ -66,3 +66,63 @@ def test_replayed_long_lived_misaddressed_or_foreign_assertions_are_refused(app)
     assert _token(client, _assertion(key, "ES384", cid, aud="https://other/token")).status_code == 401
     stranger = ECKey.generate_key("P-384", parameters={"kid": "ec-2"})  # same kid, wrong key
     assert _token(client, _assertion(stranger, "ES384", cid)).status_code == 401
+
+
+@pytest.fixture
+def jwks_server():
+    """A client's JWKS published over HTTP on loopback; `keys` can be swapped (rotation)."""
+    import threading
+
+    from flask import Flask, jsonify
+    from werkzeug.serving import make_server
+    published = {"keys": [], "hits": 0}
+    site = Flask("client-jwks")
+
+    @site.get("/.well-known/jwks.json")
+    def jwks():
+        published["hits"] += 1
+        return jsonify({"keys": published["keys"]})
+    server = make_server("127.0.0.1", 0, site, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json", published
+    server.shutdown()
+
+
+def test_keys_registered_by_url_are_fetched_cached_and_follow_a_rotation(app, jwks_server):
+    from gateway.auth.backend_services import add_jwks_url_client
+    url, published = jwks_server
+    first = ECKey.generate_key("P-384", parameters={"kid": "url-1"})
+    published["keys"] = [first.as_dict(private=False)]
+    client = app.test_client()
+    registered = add_jwks_url_client(app.extensions["fhir_gateway"].auth, "remote", "system/Appointment.rs",
+                                     "integration_admin", url)
+    cid = registered["client_id"]
+    assert _token(client, _assertion(first, "ES384", cid)).status_code == 200
+    assert _token(client, _assertion(first, "ES384", cid)).status_code == 200
+    assert published["hits"] == 1  # cached
+    # the client rotates: a new kid makes the server fetch again
+    second = ECKey.generate_key("P-384", parameters={"kid": "url-2"})
+    published["keys"] = [second.as_dict(private=False)]
+    app.extensions["fhir_gateway"].auth.jwks_cache[url] = (
+        app.extensions["fhir_gateway"].auth.jwks_cache[url][0], time.monotonic() - 60)  # past the refetch pause
+    assert _token(client, _assertion(second, "ES384", cid)).status_code == 200
+    assert published["hits"] == 2
+
+
+def test_jku_must_name_the_registered_url_and_urls_must_be_tls(app, jwks_server):
+    from gateway.auth.backend_services import add_jwks_url_client
+    url, published = jwks_server
+    key = ECKey.generate_key("P-384", parameters={"kid": "jku-1"})
+    published["keys"] = [key.as_dict(private=False)]
+    auth = app.extensions["fhir_gateway"].auth
+    cid = add_jwks_url_client(auth, "remote", "system/Appointment.rs", "integration_admin", url)["client_id"]
+    now = int(time.time())
+    claims = {"iss": cid, "sub": cid, "aud": TOKEN_URL, "exp": now + 120, "jti": uuid.uuid4().hex}
+    good = jwt.encode({"alg": "ES384", "kid": key.kid, "jku": url}, claims, key, algorithms=["ES384"])
+    assert _token(app.test_client(), good).status_code == 200
+    evil = jwt.encode({"alg": "ES384", "kid": key.kid, "jku": "https://evil.example/jwks"},
+                      dict(claims, jti=uuid.uuid4().hex), key, algorithms=["ES384"])
+    refused = _token(app.test_client(), evil)
+    assert refused.status_code == 401 and "jku" in refused.get_json()["error_description"]
+    with pytest.raises(ValueError):
+        add_jwks_url_client(auth, "plain", "system/*.rs", "integration_admin", "http://keys.example/jwks.json")
