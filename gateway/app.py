@@ -17,6 +17,8 @@ from gateway.api.errors import register_error_handlers
 from gateway.api.fhir import bp as fhir_blueprint
 from gateway.api.ops import bp as ops_blueprint
 from gateway.api.launch_views import bp as launch_blueprint
+from gateway.api.limits import init_limits, limit_storage
+from gateway.api.metrics import GatewayMetrics, MeteredDelivery, init_metrics
 from gateway.api.smart import bp as smart_blueprint
 from gateway.auth import init_auth
 from gateway.auth.discovery import security_element
@@ -27,6 +29,7 @@ from gateway.services.canonical import instant, utc_now
 from gateway.services.resources import FhirService
 from gateway.settings import ConfigError, Settings, load_settings
 from gateway.store.db import Database
+from gateway.sync.budget import BackendBudgets
 from gateway.sync.router import Router
 from gateway.store.migrate import current_revision, head_revision
 from translators.profile import load_profiles
@@ -51,6 +54,7 @@ class Container:
     bundles: BundleProcessor
     started: str
     auth: AuthService
+    metrics: GatewayMetrics
 
     def capability(self, base_url: str) -> dict:
         statement = build_capability(self.settings, self.profiles, base_url, software_version(),
@@ -73,6 +77,15 @@ def _check_schema(db: Database) -> None:
                           f"this version needs {head}; run `fhir-gateway db upgrade`")
 
 
+def _delivery(settings: Settings, profiles: Mapping[str, Profile], metrics: GatewayMetrics):
+    """The Router, metered; backends declaring options.rate_limit get a budget in the storage
+    the inbound limits use (built only when some backend declares one)."""
+    budgeted = [b for b in settings.backends if b.options.get("rate_limit")]
+    budgets = (BackendBudgets(budgeted, limit_storage(settings), settings.rate_limit_prefix)
+               if budgeted else None)
+    return MeteredDelivery(Router(settings, profiles, budgets), metrics)
+
+
 def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     """Build the gateway app from settings (a Settings, a mapping of overrides, or the env)."""
     settings = _settings(config)
@@ -81,9 +94,10 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     db = Database(settings.resolved_database_url)
     _check_schema(db)
     supported = supported_interactions(settings, profiles)  # raises ConfigError if a profile lies
-    fhir = FhirService(db, settings, supported, delivery=Router(settings, profiles))
+    metrics = GatewayMetrics.from_environment()
+    fhir = FhirService(db, settings, supported, delivery=_delivery(settings, profiles, metrics))
     container = Container(settings, db, profiles, fhir, BundleProcessor(fhir), instant(utc_now()),
-                          AuthService(db, utc_now))
+                          AuthService(db, utc_now), metrics)
 
     app = Flask("gateway")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -92,8 +106,11 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.url_map.strict_slashes = False
     app.extensions["fhir_gateway"] = container
     register_error_handlers(app)
+    if settings.metrics == "on":
+        init_metrics(app, metrics)  # first: its timer starts before every other hook
     init_cors(app)  # before the token guard: browser preflights carry no token
     init_auth(app)
+    init_limits(app, settings, metrics, fhir_blueprint, (smart_blueprint, launch_blueprint))
     app.register_blueprint(smart_blueprint)
     app.register_blueprint(launch_blueprint)
     app.register_blueprint(fhir_blueprint)

@@ -55,6 +55,7 @@ def _cmd_listen(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from gateway.api.metrics import metered_inbound
     from gateway.app import create_app
     from gateway.services.inbound import InboundApplier
     from gateway.sync.inbound import InboundHandler
@@ -65,6 +66,8 @@ def _cmd_listen(args: argparse.Namespace) -> int:
     if backend is None or backend.dialect != "hl7v2":
         raise ConfigError(f"listen --backend: no hl7v2 backend named {args.backend!r}")
     handler = InboundHandler(backend, container.profiles[backend.profile], InboundApplier(container.fhir))
+    # counted by ACK code; with PROMETHEUS_MULTIPROC_DIR the gateway's /metrics shows them
+    handler = metered_inbound(handler, backend.name, container.metrics)
     context = None
     if args.certfile:  # MLLP over TLS (1.2 minimum), optionally with client certificates
         from gateway.transports.tls import server_context

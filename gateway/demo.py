@@ -35,7 +35,10 @@ def _write_config(data_dir: Path, host: str, port: int, sandbox: dict) -> Path:
         f'data_dir = "{data_dir}"\n'
         f'database_url = "sqlite:///{data_dir / "gateway.db"}"\n'
         f'base_url = "http://{host}:{port}/fhir"\n'
-        'auth = "on"\n\n'
+        'auth = "on"\n'
+        # a sandbox people click through and the conformance run drives hard: roomier OAuth
+        # budget than the production default (30/minute per address), same mechanism
+        'rate_limit_token = "600/minute"\n\n'
         "# Patient and Appointment writes go to the sandbox HL7 v2 EHR (ADT^A04/A08 and SIU^S12/\n"
         "# S14/S15/S26 over MLLP); Coverage goes to the sandbox REST EHR (intake JSON: the\n"
         "# insurance fields of the beneficiary's record, registered there by MRN on first use);\n"

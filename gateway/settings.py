@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,14 @@ class Settings:
     default_backend: str = "local"
     backends: tuple[BackendSettings, ...] = ()
     testing: bool = False
+    # Operations: inbound rate limits (limits-library notation, e.g. "600/minute"), shared
+    # with the backends' options.rate_limit budgets through one storage; Prometheus metrics.
+    rate_limit: str = "on"  # "off" only for benchmarks
+    rate_limit_storage: str = "memory://"  # or redis://host:port/db (shared by all workers)
+    rate_limit_default: str = "600/minute"  # per client on /fhir (token client_id, else address)
+    rate_limit_token: str = "30/minute"  # per address on the OAuth POSTs (token, login form)
+    rate_limit_prefix: str = "fhir-gateway"  # storage key prefix (several gateways, one Redis)
+    metrics: str = "on"  # GET /metrics (Prometheus text); "off" removes the route
 
     @property
     def resolved_database_url(self) -> str:
@@ -58,7 +67,15 @@ _CHOICES = {
     "auth": ("on", "off"),
     "default_handling": ("lenient", "strict"),
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
+    "rate_limit": ("on", "off"),
+    "metrics": ("on", "off"),
 }
+# The limits library's notation ("10/second", "600 per minute", "5/2 hours; 100/day"), checked
+# here so a typo stops the start-up instead of surfacing on the first request.
+_ONE_LIMIT = r"\s*[0-9]+\s*(?:/|\s+per\s+)\s*(?:[0-9]+\s+)?(?:second|minute|hour|day|month|year)s?\s*"
+RATE_LIMIT = re.compile(rf"^{_ONE_LIMIT}(?:[,;]{_ONE_LIMIT})*$", re.IGNORECASE)
+_RATE_LIMIT_KEYS = ("rate_limit_default", "rate_limit_token")
+_LIMIT_STORAGES = ("memory://", "redis://", "rediss://", "redis+unix://", "redis+sentinel://")
 _BACKEND_KEYS = {f.name for f in dataclasses.fields(BackendSettings)}
 _DIALECTS = ("local", "hl7v2", "rest")
 
@@ -87,7 +104,17 @@ def _coerce(key: str, value: Any) -> Any:
         raise ConfigError(f"{key}: expected a string, got {value!r}")
     if key in _CHOICES and value not in _CHOICES[key]:
         raise ConfigError(f"{key}: must be one of {', '.join(_CHOICES[key])}, got {value!r}")
+    if key in _RATE_LIMIT_KEYS:
+        _check_rate_limit(key, value)
+    if key == "rate_limit_storage" and not value.startswith(_LIMIT_STORAGES):
+        raise ConfigError(f"{key}: expected memory:// or a redis:// URL, got {value.split('@')[-1]!r}")
     return value
+
+
+def _check_rate_limit(key: str, value: Any) -> None:
+    if not isinstance(value, str) or not RATE_LIMIT.match(value):
+        raise ConfigError(f"{key}: expected a rate limit such as '10/second' or '600 per minute', "
+                          f"got {value!r}")
 
 
 def _backend(index: int, raw: Any) -> BackendSettings:
@@ -110,6 +137,8 @@ def _backend(index: int, raw: Any) -> BackendSettings:
     options = raw.get("options", {})
     if not isinstance(options, dict):
         raise ConfigError(f"{where}.options: expected a table")
+    if "rate_limit" in options:  # the EHR's budget (gateway.sync.budget)
+        _check_rate_limit(f"{where}.options.rate_limit", options["rate_limit"])
     return BackendSettings(
         name=raw["name"], dialect=raw["dialect"], profile=raw["profile"],
         endpoint=str(raw.get("endpoint", "")), resources=tuple(resources), options=options,

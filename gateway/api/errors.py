@@ -1,7 +1,8 @@
 """The one place errors leave the API: every failure becomes an OperationOutcome.
 
 May import: flask, werkzeug, gateway.errors, stdlib. FhirError -> its status; werkzeug HTTP
-errors (unknown route, wrong method, body over the limit) -> the matching status; anything
+errors (unknown route, wrong method, body over the limit, a rate limit: 429 `throttled`, or the
+OAuth error shape on /oauth) -> the matching status; anything
 unexpected -> 500 with a correlation id, logged without the exception message (which may
 carry PHI from the request) but with the traceback's code locations.
 """
@@ -11,7 +12,7 @@ import logging
 import traceback
 import uuid
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from gateway.api.responses import fhir_response
@@ -21,7 +22,8 @@ from gateway.services.audit import Agent
 log = logging.getLogger("gateway.api")
 
 _WERKZEUG_CODES = {404: "not-found", 405: "not-supported", 413: "too-costly", 415: "not-supported",
-                   406: "not-supported", 400: "invalid", 401: "login", 403: "forbidden"}
+                   406: "not-supported", 400: "invalid", 401: "login", 403: "forbidden",
+                   429: "throttled"}
 
 
 def _audit_refusal(status: int, description: str) -> None:
@@ -42,14 +44,28 @@ def _render_fhir_error(exc: FhirError):
     return fhir_response(exc.outcome(), exc.status, exc.headers)
 
 
+def _render_throttled_oauth(exc: HTTPException):
+    """A rate limit on /oauth answers in the OAuth error shape the client already parses
+    (RFC 6749 5.2 fields; `slow_down` as RFC 8628 3.5 names "polling too fast")."""
+    response = jsonify(error="slow_down", error_description=f"Too many requests ({exc.description}); "
+                       "retry after the Retry-After delay")
+    response.status_code = 429
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def _render_http_error(exc: HTTPException):
     status = exc.code or 500
+    if status == 429 and request.path.startswith("/oauth/"):
+        return _render_throttled_oauth(exc)
     if isinstance(exc, RequestEntityTooLarge):
         text = "The request body is larger than this server accepts"
     elif isinstance(exc, MethodNotAllowed):
         text = f"{request.method} is not allowed on {request.path}"
     elif status == 404:
         text = f"No FHIR endpoint at {request.path}"
+    elif status == 429:  # flask-limiter's RateLimitExceeded; the limit ("600 per 1 minute") only
+        text = f"Too many requests: the limit is {exc.description}; retry after the Retry-After delay"
     else:
         text = exc.description or exc.name
     headers = {}

@@ -1,6 +1,10 @@
 """Router: the Delivery that sends each write to the backend owning its resource type.
 
 May import: gateway.delivery, gateway.settings, gateway.sync.*, translators, stdlib.
+A backend declaring `options.rate_limit` spends its budget before each write is sent
+(gateway.sync.budget): a spent budget raises BackendThrottled (answered 503 + Retry-After) and
+nothing is sent. Queries are not budgeted yet: only the backend knows whether a search will be
+sent at all (an unanswerable one falls back to the mirror without reaching the EHR).
 """
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Mapping
 
 from gateway.delivery import Delivered
 from gateway.settings import ConfigError, Settings
+from gateway.sync.budget import BackendBudgets
 from gateway.sync.hl7v2_backend import Hl7v2Backend
 from gateway.sync.rest_backend import RestBackend
 from translators.types import Profile
@@ -16,7 +21,9 @@ _BACKENDS = {"hl7v2": Hl7v2Backend, "rest": RestBackend}
 
 
 class Router:
-    def __init__(self, settings: Settings, profiles: Mapping[str, Profile]) -> None:
+    def __init__(self, settings: Settings, profiles: Mapping[str, Profile],
+                 budgets: BackendBudgets | None = None) -> None:
+        self.budgets = budgets
         self.owners = {t: b.name for b in settings.backends for t in b.resources}
         self.default = settings.default_backend
         self.backends = {}
@@ -37,6 +44,8 @@ class Router:
         name = self.owner(resource["resourceType"])
         if name == "local":
             return None
+        if self.budgets:
+            self.budgets.spend(name)
         return self.backends[name].push(interaction, resource, backend_ids, related)
 
     def query(self, resource_type: str, params: list[tuple[str, str]]):

@@ -1,0 +1,170 @@
+"""Prometheus metrics: one registry per app, the HTTP hooks, a metered Delivery and GET /metrics.
+
+May import: flask, prometheus_client, gateway.delivery, gateway.sync.budget, stdlib.
+Labels hold only bounded, PHI-free values: the matched URL rule ("/fhir/<rtype>/<rid>", never
+the raw path, which carries ids), a known HTTP method, the status, backend names, interactions,
+outcomes and HL7 ACK codes. A registry per app (not prometheus_client's global one) lets tests
+build many apps in one process. With PROMETHEUS_MULTIPROC_DIR set (several gunicorn workers),
+prometheus_client writes values to files in that folder and /metrics sums every worker's.
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import Callable
+
+from flask import Flask, Response, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import multiprocess
+
+from gateway.delivery import Delivery, DeliveryRefused, DeliveryUnavailable
+from gateway.sync.budget import BackendThrottled
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_STARTED = "gateway.metrics.started"  # WSGI environ key: the request's start time
+
+
+class GatewayMetrics:
+    """The gateway's metric families, registered in a registry of their own."""
+
+    def __init__(self, multiproc_dir: str | None = None) -> None:
+        self.multiproc_dir = multiproc_dir
+        self.registry = registry = CollectorRegistry()
+        self.requests = Counter("fhir_gateway_http_requests", "HTTP requests answered",
+                                ["method", "route", "status"], registry=registry)
+        self.request_seconds = Histogram("fhir_gateway_http_request_seconds",
+                                         "Time to answer an HTTP request", ["route"], registry=registry)
+        self.deliveries = Counter("fhir_gateway_backend_deliveries",
+                                  "Writes and searches sent to a backend EHR, by outcome "
+                                  "(delivered, refused, unavailable, throttled)",
+                                  ["backend", "interaction", "outcome"], registry=registry)
+        self.delivery_seconds = Histogram("fhir_gateway_backend_delivery_seconds",
+                                          "Time a backend EHR took to answer", ["backend"],
+                                          registry=registry)
+        self.rate_limited = Counter("fhir_gateway_rate_limited",
+                                    "Requests refused by a rate limit (fhir, oauth, backend)",
+                                    ["scope"], registry=registry)
+        self.inbound = Counter("fhir_gateway_inbound_messages",
+                               "HL7 v2 messages received from a backend, by the ACK code answered",
+                               ["backend", "ack"], registry=registry)
+
+    @classmethod
+    def from_environment(cls) -> "GatewayMetrics":
+        return cls(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None)
+
+    def exposition(self) -> bytes:
+        if self.multiproc_dir:
+            merged = CollectorRegistry()
+            multiprocess.MultiProcessCollector(merged, path=self.multiproc_dir)
+            return generate_latest(merged)
+        return generate_latest(self.registry)
+
+
+_CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+
+
+def _route(names: dict[str, str]) -> str:
+    """The matched rule without converters ("/fhir/<rtype>/<rid>"); cached per app (`names`)."""
+    rule = request.url_rule
+    if rule is None:
+        return "unmatched"
+    name = names.get(rule.rule)
+    if name is None:
+        name = names[rule.rule] = _CONVERTER.sub(r"<\1>", rule.rule)
+    return name
+
+
+def init_metrics(app: Flask, metrics: GatewayMetrics) -> None:
+    """Time and count every request and serve GET /metrics. Call before the other hooks are
+    installed: the start time is taken first and the count made last."""
+
+    route_names: dict[str, str] = {}
+
+    @app.before_request
+    def _start() -> None:
+        request.environ[_STARTED] = time.perf_counter()
+
+    @app.after_request
+    def _count(response: Response) -> Response:
+        started = request.environ.get(_STARTED)
+        route = _route(route_names)
+        method = request.method if request.method in _METHODS else "other"
+        metrics.requests.labels(method, route, str(response.status_code)).inc()
+        if started is not None:
+            metrics.request_seconds.labels(route).observe(time.perf_counter() - started)
+        return response
+
+    # Outside /fhir, so the token guard never asks for a token (a scraper has none); restrict
+    # it at the proxy, or switch metrics off.
+    app.add_url_rule("/metrics", "metrics", lambda: Response(
+        metrics.exposition(), content_type=CONTENT_TYPE_LATEST))
+
+
+class MeteredDelivery:
+    """A Delivery that counts and times what goes to each backend; the answer is unchanged."""
+
+    def __init__(self, inner: Delivery, metrics: GatewayMetrics) -> None:
+        self.inner, self.metrics = inner, metrics
+
+    def owner(self, resource_type: str) -> str:
+        return self.inner.owner(resource_type)
+
+    def push(self, interaction: str, resource: dict, backend_ids, related):
+        backend = self.inner.owner(resource["resourceType"])
+        call = lambda: self.inner.push(interaction, resource, backend_ids, related)  # noqa: E731
+        return call() if backend == "local" else self._observe(backend, interaction, call)
+
+    def query(self, resource_type: str, params: list[tuple[str, str]]):
+        backend = self.inner.owner(resource_type)
+        call = lambda: self.inner.query(resource_type, params)  # noqa: E731
+        return call() if backend == "local" else self._observe(backend, "search", call)
+
+    def _observe(self, backend: str, interaction: str, call: Callable):
+        started = time.perf_counter()
+        try:
+            answer = call()
+        except BackendThrottled:
+            self.metrics.deliveries.labels(backend, interaction, "throttled").inc()
+            self.metrics.rate_limited.labels("backend").inc()
+            raise  # nothing was sent: no delivery time to record
+        except DeliveryRefused:
+            self._count(backend, interaction, "refused", started)
+            raise
+        except DeliveryUnavailable:
+            self._count(backend, interaction, "unavailable", started)
+            raise
+        if answer is not None:  # None: the backend was not asked (the mirror answers)
+            self._count(backend, interaction, "delivered", started)
+        return answer
+
+    def _count(self, backend: str, interaction: str, outcome: str, started: float) -> None:
+        self.metrics.deliveries.labels(backend, interaction, outcome).inc()
+        self.metrics.delivery_seconds.labels(backend).observe(time.perf_counter() - started)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def metered_inbound(handler: Callable[[bytes], bytes], backend: str,
+                    metrics: GatewayMetrics) -> Callable[[bytes], bytes]:
+    """Wrap an inbound MLLP handler to count each message by the ACK code it answered (MSA-1)."""
+
+    def counted(payload: bytes) -> bytes:
+        reply = handler(payload)
+        metrics.inbound.labels(backend, _ack_code(reply)).inc()
+        return reply
+
+    return counted
+
+
+def _ack_code(reply: bytes) -> str:
+    """MSA-1 of an ACK the gateway built itself (field separator from MSH-4th character)."""
+    text = reply.decode("utf-8", "replace")
+    separator = text[3:4] or "|"
+    for segment in text.replace("\n", "\r").split("\r"):
+        if segment.startswith("MSA"):
+            code = segment.split(separator)[1:2]
+            if code and code[0] in ("AA", "AE", "AR", "CA", "CE", "CR"):
+                return code[0]
+    return "unknown"
