@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -159,7 +160,11 @@ def run_demo(port: int, data_dir: str, host: str = "127.0.0.1") -> int:
         sandbox, sandbox_info = _start_sandboxes(host, root, dict(os.environ))
         children.append(sandbox)
         config = _write_config(root, host, port, sandbox_info)
-        env = dict(os.environ, GATEWAY_CONFIG=str(config))
+        # one /metrics over both gunicorn workers and the listener (prometheus multiprocess mode)
+        metrics_dir = root / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        env = dict(os.environ, GATEWAY_CONFIG=str(config), PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
         env.pop("GATEWAY_DATABASE_URL", None)
         upgrade(f"sqlite:///{root / 'gateway.db'}")
         base = f"http://{host}:{port}/fhir"

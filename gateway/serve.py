@@ -5,6 +5,7 @@ May import: gunicorn, gateway.app, gateway.transports.tls, stdlib. TLS: minimum 
 """
 from __future__ import annotations
 
+import os
 import ssl
 
 from gunicorn.app.base import BaseApplication
@@ -46,7 +47,16 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int = 1,
     }
     if certfile:
         options.update(certfile=certfile, keyfile=keyfile, ssl_context=_ssl_context)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        options["child_exit"] = _metrics_worker_exit
     return options
+
+
+def _metrics_worker_exit(_server, worker) -> None:
+    """prometheus_client multiprocess mode: drop a dead worker's live gauges (its counters
+    stay summed in /metrics)."""
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def _ssl_context(config, _default_factory) -> ssl.SSLContext:
