@@ -54,13 +54,24 @@ def _back(redirect_uri: str, **params) -> Response:
     return redirect(f"{redirect_uri}{separator}{urlencode({k: v for k, v in params.items() if v})}")
 
 
+def _audit(status: int, description: str, *, client_id: str = "", user: str | None = None,
+           patient: str | None = None) -> None:
+    """The authorize step's outcomes in the audit trail (refused requests, failed sign-ins,
+    codes issued), as DICOM "User Authentication" events; passwords are never recorded."""
+    agent = Agent(client_id=client_id[:64] or "unknown", user=user, address=request.remote_addr)
+    current_app.extensions["fhir_gateway"].fhir.audit_only(
+        agent, "login", status, (f"Patient/{patient}",) if patient else (), description=description[:500])
+
+
 def _checked(args: dict):
     try:
         return _launch().check_request(args, fhir_base_url()), None
     except RedirectError as exc:
+        _audit(400, f"authorize refused: {exc.error}: {exc.description}", client_id=args.get("client_id", ""))
         return None, _back(args["redirect_uri"], error=exc.error, error_description=exc.description,
                            state=args.get("state", ""))
     except AuthError as exc:
+        _audit(400, f"authorize refused: {exc.error}: {exc.description}", client_id=args.get("client_id", ""))
         return None, _page("Cannot sign in", {}, error=exc.description, status=400)
 
 
@@ -76,6 +87,8 @@ def authorize() -> Response:
     try:
         role = _launch().verify_user(request.form.get("username", ""), request.form.get("password", ""))
     except AuthError as exc:
+        _audit(401, "sign-in failed at the authorize step", client_id=authz.client_id,
+               user=request.form.get("username", "")[:64] or None)
         return _page("Sign in to authorize the app", args, error=exc.description, status=401)
     username = request.form["username"]
     if not authz.wants_patient:
@@ -102,7 +115,11 @@ def _finish(authz, username: str, role: str, patient: str | None) -> Response:
     try:
         code = _launch().issue_code(authz, username, role, patient)
     except AuthError as exc:
+        _audit(exc.status, f"authorize refused: {exc.error}: {exc.description}", client_id=authz.client_id,
+               user=username)
         return _back(authz.redirect_uri, error=exc.error, error_description=exc.description, state=authz.state)
+    _audit(200, "signed in; authorization code issued", client_id=authz.client_id, user=username,
+           patient=authz.launch_patient or patient)
     return _back(authz.redirect_uri, code=code, state=authz.state)
 
 

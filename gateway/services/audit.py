@@ -93,6 +93,11 @@ def build_event(event_id: str, agent: Agent, interaction: str, status: int, reco
                          "query": base64.b64encode(query.encode("utf-8")).decode("ascii")})
     if entities:
         event["entity"] = entities
+    if interaction == "login":  # the OAuth endpoints: DICOM "User Authentication" / "Login"
+        event["type"] = {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110114",
+                         "display": "User Authentication"}
+        event["subtype"] = [{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110122",
+                             "display": "Login"}]
     return event
 
 

@@ -320,3 +320,28 @@ def test_users_launch_and_keys_commands(settings_overrides, app):
     after = json.loads(_cli(settings_overrides, "keys", "list").stdout)["keys"]
     assert after[0] == {**after[0], "kid": rotated["kid"], "signing": True}
     assert len(after) == len(listed) + 1 and not after[1]["signing"]
+
+
+def test_oauth_refusals_and_grants_are_audited(live):
+    """Issue 4: wrong aud, failed sign-in, reused code... each refused AND audited; grants too."""
+    rivera = live["patients"][0]
+    _verifier, challenge = _pkce()
+    requests.get(_authorize_url(live, challenge, aud="https://evil.example/fhir"), timeout=10, allow_redirects=False)
+    session = requests.Session()
+    page = session.get(_authorize_url(live, challenge), timeout=10)
+    form = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', page.text), username="frontdesk1", password="wrong")
+    assert session.post(page.url.split("?")[0], data=form, timeout=10).status_code == 401
+    verifier, challenge = _pkce()
+    code = _redirect_query(_sign_in(_authorize_url(live, challenge), patient=rivera))["code"]
+    assert _exchange(live, code, verifier).status_code == 200
+    assert _exchange(live, code, verifier).status_code == 400  # reused
+    events = requests.get(f"{live['base']}/AuditEvent", params={"_count": "200"}, timeout=10,
+                          headers={"Authorization": f"Bearer {live['admin']}"}).json()
+    logins = [e["resource"] for e in events.get("entry", []) if e["resource"]["type"]["code"] == "110114"]
+    described = [(e["outcome"], e.get("outcomeDesc", "")) for e in logins]
+    assert any(o != "0" and "aud must be" in d for o, d in described), described
+    assert any(o != "0" and "sign-in failed" in d for o, d in described)
+    assert any(o == "0" and "authorization code issued" in d for o, d in described)
+    assert any(o == "0" and "token issued (authorization_code)" in d for o, d in described)
+    assert any(o != "0" and "invalid_grant" in d for o, d in described)
+    assert all("wrong" not in json.dumps(e) for e in logins)  # the password never lands in the trail
