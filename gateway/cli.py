@@ -28,6 +28,8 @@ def _cmd_db(args: argparse.Namespace) -> int:
     settings = load_settings()
     url = settings.resolved_database_url
     Database(url).dispose()  # creates the SQLite folder when needed
+    if args.action == "reindex":
+        return _db_reindex(Database(url), args.batch_size)
     if args.action == "upgrade":
         upgrade(url)
     elif args.action == "downgrade":
@@ -36,6 +38,28 @@ def _cmd_db(args: argparse.Namespace) -> int:
     print(json.dumps({"database": db.engine.url.render_as_string(hide_password=True),
                       "current": current_revision(db.engine), "head": head_revision()}))
     db.dispose()
+    return 0
+
+
+def _db_reindex(db, batch_size: int) -> int:
+    """Rebuild every search index row from the stored resources (see services.reindex)."""
+    from gateway.services.reindex import reindex
+    from gateway.store.migrate import current_revision, head_revision
+    current, head = current_revision(db.engine), head_revision()
+    if current != head:
+        print(f"fhir-gateway: the database is at migration {current or 'none'}, this version "
+              f"needs {head}; run `fhir-gateway db upgrade` first", file=sys.stderr)
+        return 2
+    try:
+        summary = reindex(db, batch_size=batch_size, progress=lambda resources, rows: print(
+            f"reindexed {resources} resources ({rows} index rows)", file=sys.stderr, flush=True))
+    except ValueError as exc:
+        print(f"fhir-gateway: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+    print(json.dumps({"reindexed": summary.resources, "index_rows": summary.index_rows,
+                      "batches": summary.batches, "seconds": summary.seconds, "analyzed": True}))
     return 0
 
 
@@ -228,9 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--keyfile")
     serve.set_defaults(func=_cmd_serve)
 
-    db = sub.add_parser("db", help="database migrations")
-    db.add_argument("action", choices=["upgrade", "downgrade", "current"])
+    db = sub.add_parser("db", help="database migrations; reindex rebuilds the search indexes")
+    db.add_argument("action", choices=["upgrade", "downgrade", "current", "reindex"])
     db.add_argument("revision", nargs="?")
+    db.add_argument("--batch-size", type=int, default=500, help="resources per transaction (reindex)")
     db.set_defaults(func=_cmd_db)
 
     listen = sub.add_parser("listen", help="receive a backend's HL7 v2 feed over MLLP")

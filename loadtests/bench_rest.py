@@ -3,6 +3,9 @@
 Both run under gunicorn with the same settings (sync workers) on loopback; the same load
 generator drives both in one run, and the figures are reported as ratios (never asserted).
 Usage: python loadtests/bench_rest.py [--seconds 8] [--concurrency 4] [--workers 2] [--patients 1000]
+                                      [--auth off|on] [--scenarios read,search,create] [--rounds 1]
+With --rounds N each scenario alternates bare and gateway N times and reports the medians, which
+steadies the ratio on a machine shared with other work.
 """
 from __future__ import annotations
 
@@ -43,9 +46,11 @@ def _wait(url: str) -> None:
 
 
 def _client(args) -> tuple[int, list[float]]:
-    port, method, path, body, seconds = args
+    port, method, path, body, seconds, token = args
     latencies, end = [], time.perf_counter() + seconds
     headers = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     while time.perf_counter() < end:
         start = time.perf_counter()
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -59,30 +64,42 @@ def _client(args) -> tuple[int, list[float]]:
     return len(latencies), latencies
 
 
-def load(port: int, method: str, path: str, body: bytes | None, seconds: float, concurrency: int) -> dict:
+def load(port: int, method: str, path: str, body: bytes | None, seconds: float, concurrency: int,
+         token: str | None = None) -> dict:
     with mp.Pool(concurrency) as pool:
-        results = pool.map(_client, [(port, method, path, body, seconds)] * concurrency)
+        results = pool.map(_client, [(port, method, path, body, seconds, token)] * concurrency)
     latencies = sorted(l for _, ls in results for l in ls)
     count = len(latencies)
     return {"rps": count / seconds, "p50_ms": 1000 * statistics.median(latencies),
             "p99_ms": 1000 * latencies[int(count * 0.99) - 1]}
 
 
-def _seed(config: Path, patients: int) -> tuple[str, str]:
+def _seed(config: Path, patients: int, base_url: str) -> tuple[str, str, str | None]:
+    """Seed Patients; with auth on, also register a client and take a token for base_url
+    (the gateway verifies every request's token, as a real deployment does)."""
     from gateway.app import create_app
     from gateway.settings import load_settings
     app = create_app(load_settings(environ={"GATEWAY_CONFIG": str(config)}))
+    container = app.extensions["fhir_gateway"]
+    token = None
+    if container.settings.auth == "on":
+        created = container.auth.add_client("bench", "system/*.cruds", "integration_admin")
+        token = container.auth.client_credentials(created["client_id"], created["client_secret"],
+                                                  None, base_url)["access_token"]
     client = app.test_client()
+    headers = {"Content-Type": "application/fhir+json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     first = None
     for i in range(patients):
         body = patient(name=[{"family": f"Family{i % 100:03d}", "given": [f"Given{i}"]}],
                        identifier=[{"system": "urn:bench", "value": f"B{i}"}])
-        created = client.post("/fhir/Patient", json=body, headers={"Content-Type": "application/fhir+json"})
+        created = client.post("/fhir/Patient", json=body, headers=headers)
         first = first or created.get_json()["id"]
-    read = client.get(f"/fhir/Patient/{first}").get_data(as_text=True)
-    search = client.get("/fhir/Patient?family=Family007&_count=10").get_data(as_text=True)
-    app.extensions["fhir_gateway"].db.dispose()
-    return first, json.dumps({"read": read, "search": search})
+    read = client.get(f"/fhir/Patient/{first}", headers=headers).get_data(as_text=True)
+    search = client.get("/fhir/Patient?family=Family007&_count=10", headers=headers).get_data(as_text=True)
+    container.db.dispose()
+    return first, json.dumps({"read": read, "search": search}), token
 
 
 def main() -> None:
@@ -91,16 +108,25 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--patients", type=int, default=1000)
+    parser.add_argument("--auth", choices=["off", "on"], default="off",
+                        help="on: every request carries a bearer token the gateway verifies")
+    parser.add_argument("--scenarios", default="read,search,create")
+    parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
     config = tmp / "gateway.toml"
-    config.write_text(f'data_dir = "{tmp}"\nauth = "off"\nlog_level = "WARNING"\n')
+    # Rate limits off: thousands of requests a second from one address would be throttled
+    # (429), which measures the limiter, not the facade.
+    # The base URL is fixed so that tokens (auth on) carry the audience the gateway expects.
+    gw_port, bare_port = _port(), _port()
+    base_url = f"http://127.0.0.1:{gw_port}/fhir"
+    config.write_text(f'data_dir = "{tmp}"\nauth = "{args.auth}"\nlog_level = "WARNING"\n'
+                      f'rate_limit = "off"\nbase_url = "{base_url}"\n')
     env = dict(os.environ, GATEWAY_CONFIG=str(config), BENCH_BODIES=str(tmp / "bodies.json"))
     from gateway.store.migrate import upgrade
     upgrade(f"sqlite:///{tmp / 'gateway.db'}")
-    first, bodies = _seed(config, args.patients)
+    first, bodies, token = _seed(config, args.patients, base_url)
     (tmp / "bodies.json").write_text(bodies)
-    gw_port, bare_port = _port(), _port()
     gunicorn = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--worker-class",
                 "sync", "--log-level", "warning"]
     procs = [subprocess.Popen(gunicorn + ["--bind", f"127.0.0.1:{gw_port}", "wsgi:app"], cwd=ROOT, env=env),
@@ -113,12 +139,19 @@ def main() -> None:
         scenarios = [("read", "GET", f"/fhir/Patient/{first}", None, 0.60),
                      ("search", "GET", "/fhir/Patient?family=Family007&_count=10", None, 0.30),
                      ("create", "POST", "/fhir/Patient", create_body, 0.08)]
+        print(f"auth {args.auth}, {args.workers} sync workers, {args.concurrency} clients, "
+              f"{args.patients} patients, {args.rounds} round(s) of {args.seconds:g} s")
         print(f"{'scenario':8} {'bare rps':>9} {'gw rps':>8} {'ratio':>6} {'goal':>5} "
               f"{'gw p50':>7} {'gw p99':>7} {'p99/p50':>7}")
-        for name, method, path, body, goal in scenarios:
-            bare = load(bare_port, method, path, body, args.seconds, args.concurrency)
-            gw = load(gw_port, method, path, body, args.seconds, args.concurrency)
-            ratio = gw["rps"] / bare["rps"]
+        wanted = args.scenarios.split(",")
+        for name, method, path, body, goal in [s for s in scenarios if s[0] in wanted]:
+            bares, gws = [], []
+            for _ in range(args.rounds):
+                bares.append(load(bare_port, method, path, body, args.seconds, args.concurrency, token))
+                gws.append(load(gw_port, method, path, body, args.seconds, args.concurrency, token))
+            ratio = statistics.median(g["rps"] / b["rps"] for g, b in zip(gws, bares))
+            bare, gw = (min(runs, key=lambda r: abs(r["rps"] - statistics.median(x["rps"] for x in runs)))
+                        for runs in (bares, gws))
             print(f"{name:8} {bare['rps']:9.0f} {gw['rps']:8.0f} {ratio:6.0%} {goal:5.0%} "
                   f"{gw['p50_ms']:6.1f}ms {gw['p99_ms']:6.1f}ms {gw['p99_ms'] / gw['p50_ms']:7.1f}",
                   flush=True)

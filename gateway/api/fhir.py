@@ -193,7 +193,7 @@ def vread(rtype: str, rid: str, vid: str) -> Response:
 
 
 def _resource_response(stored) -> Response:
-    headers = version_headers(stored, _base_url())
+    headers = version_headers(stored)  # no Location on a read: the base URL is not needed
     if stored.resource_type == "Binary" and wants_raw_binary(request):
         binary = json.loads(stored.content)
         data = base64.b64decode(binary.get("data", ""))

@@ -19,9 +19,19 @@ _FORMAT_ALIASES = {"json": FHIR_JSON, "application/json": FHIR_JSON, FHIR_JSON: 
 _XML = {"xml", "text/xml", "application/xml", "application/fhir+xml", "application/xml+fhir"}
 
 
+# The Accept values real clients send, answered without parsing the header (every request
+# pays for negotiation); anything else goes through the full q-value match below.
+_PLAIN_ACCEPT = {None: FHIR_JSON, "": FHIR_JSON, "*/*": FHIR_JSON, FHIR_JSON: FHIR_JSON,
+                 "application/json": "application/json"}
+
+
 def response_format(request: Request) -> str:
     """The media type to answer with; 406 when only XML (or something else) is acceptable."""
-    fmt = request.args.get("_format")
+    fmt = request.args.get("_format") if request.query_string else None
+    if not fmt:
+        plain = _PLAIN_ACCEPT.get(request.headers.get("Accept"))
+        if plain is not None:
+            return plain
     if fmt:
         fmt = fmt.strip().replace(" ", "+")  # a '+' in a query string arrives as a space
         if fmt in _FORMAT_ALIASES:

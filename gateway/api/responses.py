@@ -9,29 +9,25 @@ import json
 from flask import Response, request
 
 from gateway.api.negotiation import FHIR_JSON, prefer
-from gateway.services.canonical import http_date
+from gateway.services.canonical import http_date, to_json
 
 
 def fhir_response(body: dict | str | bytes | None, status: int = 200, headers: dict | None = None,
                   mimetype: str = FHIR_JSON) -> Response:
     """A response whose body is a resource dict or already-serialized canonical JSON text."""
-    pretty = request.args.get("_pretty") == "true"
+    pretty = bool(request.query_string) and request.args.get("_pretty") == "true"
     if isinstance(body, str) and body and pretty:
         body = json.loads(body)  # stored canonical text is compact; re-indent only on request
     if isinstance(body, dict):
-        text = json.dumps(body, ensure_ascii=False, indent=2 if pretty else None,
-                          separators=None if pretty else (",", ":"))
+        text = json.dumps(body, ensure_ascii=False, indent=2) if pretty else to_json(body)
     else:
         text = body or ""
-    response = Response(text, status=status, mimetype=mimetype)
-    if mimetype in (FHIR_JSON, "application/json"):
-        response.headers["Content-Type"] = f"{mimetype}; charset=utf-8"
-    for key, value in (headers or {}).items():
-        response.headers[key] = value
-    return response
+    # content_type given whole and headers at construction: one Headers build per response
+    content_type = f"{mimetype}; charset=utf-8" if mimetype in (FHIR_JSON, "application/json") else mimetype
+    return Response(text, status=status, headers=headers, content_type=content_type)
 
 
-def version_headers(stored, base_url: str, *, location: bool = False) -> dict:
+def version_headers(stored, base_url: str = "", *, location: bool = False) -> dict:
     headers = {"ETag": f'W/"{stored.version_id}"', "Last-Modified": http_date(stored.last_updated)}
     if location:
         headers["Location"] = (f"{base_url}/{stored.resource_type}/{stored.id}"

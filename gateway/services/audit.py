@@ -8,9 +8,10 @@ entity per resource touched (every search hit too) plus the query itself for sea
 from __future__ import annotations
 
 import base64
+import os
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlalchemy.orm import Session
 
@@ -101,21 +102,45 @@ def build_event(event_id: str, agent: Agent, interaction: str, status: int, reco
     return event
 
 
-def record(session: Session, agent: Agent, interaction: str, status: int, recorded: datetime,
-           resources: list[dict], *, extra_refs: list[str] = (), query: str | None = None,
-           description: str = "") -> str:
-    """Append one AuditEvent for a call touching `resources` (dicts with resourceType + id)."""
+def time_ordered_id(moment: datetime) -> str:
+    """A UUID in the version 7 layout (RFC 9562 5.7): 48 bits of Unix milliseconds, then 74
+    random bits. Consecutive events then sit side by side in the audit_events id index, so an
+    append dirties one index page instead of a random one (each dirty page is a WAL write)."""
+    millis = int(moment.replace(tzinfo=timezone.utc).timestamp() * 1000) & ((1 << 48) - 1)
+    rand = int.from_bytes(os.urandom(10), "big") & ((1 << 74) - 1)
+    value = (millis << 80) | (0x7 << 76) | ((rand >> 62) << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
+    return str(uuid.UUID(int=value))
+
+
+def build_record(agent: Agent, interaction: str, status: int, recorded: datetime,
+                 resources: list[dict], *, extra_refs: list[str] = (), query: str | None = None,
+                 description: str = "") -> AuditRecord:
+    """The AuditEvent row for a call touching `resources` (dicts with resourceType + id)."""
+    # (reference, patient): the patient column names the compartment's patient only for
+    # resources other than that Patient; a Patient entity is found by its reference (see
+    # AuditFilters). NULLs share one index page, so a 10-hit search dirties ~10 fewer pages.
     entities: list[tuple[str, str | None]] = []
     for resource in resources:
         reference = f"{resource['resourceType']}/{resource['id']}"
+        if resource["resourceType"] == "Patient":
+            entities.append((reference, None))
+            continue
         patients = sorted(patients_of(resource)) or [None]
         entities += [(reference, p) for p in patients]
-    entities += [(ref, ref.split("/", 1)[1] if ref.startswith("Patient/") else None) for ref in extra_refs]
+    entities += [(ref, None) for ref in extra_refs]
     references = list(dict.fromkeys(ref for ref, _ in entities))
-    event_id = str(uuid.uuid4())
+    event_id = time_ordered_id(recorded)
     event = build_event(event_id, agent, interaction, status, recorded, references, query,
                         description or ("OK" if status < 400 else f"HTTP {status}"))
-    AuditRepository(session).append(AuditRecord(
-        event_id, recorded, event["action"], event["outcome"], interaction, agent.name,
-        dumps(event), tuple(dict.fromkeys(entities))))
-    return event_id
+    return AuditRecord(event_id, recorded, event["action"], event["outcome"], interaction,
+                       agent.name, dumps(event), tuple(dict.fromkeys(entities)))
+
+
+def record(session: Session, agent: Agent, interaction: str, status: int, recorded: datetime,
+           resources: list[dict], *, extra_refs: list[str] = (), query: str | None = None,
+           description: str = "") -> str:
+    """Append one AuditEvent in `session`'s transaction (the unit of work it records)."""
+    row = build_record(agent, interaction, status, recorded, resources, extra_refs=extra_refs,
+                       query=query, description=description)
+    AuditRepository(session).append(row)
+    return row.id

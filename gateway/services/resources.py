@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping
 
 from gateway.delivery import Delivery, LocalOnly
-from gateway.errors import FhirError, MethodNotAllowed, NotFound
+from gateway.errors import FhirError, Gone, MethodNotAllowed, NotFound
 from gateway.resources import resource_types
 from gateway.services import audit
 from gateway.services.audit import Agent
@@ -44,6 +44,24 @@ def _entries_resources(bundle: dict) -> list[dict]:
     return [e["resource"] for e in bundle.get("entry", [])
             if e.get("search", {}).get("mode") != "outcome" and "resource" in e
             and "id" in e["resource"]]
+
+
+def live(stored: StoredResource | None, resource_type: str, resource_id: str) -> StoredResource:
+    """404 for an unknown resource, 410 (with the delete's ETag) for a deleted one (R4 #read)."""
+    if stored is None:
+        raise NotFound(f"{resource_type}/{resource_id} is not known")
+    if stored.deleted:
+        raise Gone(f"{resource_type}/{resource_id} was deleted",
+                   headers={"ETag": f'W/"{stored.version_id}"'})
+    return stored
+
+
+def _touched(stored: StoredResource) -> dict:
+    """What the audit needs of a resource read: a Patient is its own compartment, so its type
+    and id suffice (no parse of the stored JSON); other types are parsed for their patients."""
+    if stored.resource_type == "Patient":
+        return {"resourceType": "Patient", "id": stored.id}
+    return json.loads(stored.content)
 
 
 class FhirService:
@@ -94,13 +112,25 @@ class FhirService:
 
     @contextmanager
     def read_unit(self, agent: Agent, interaction: str, *, refs: tuple[str, ...] = (),
-                  query: str | None = None) -> Iterator[tuple]:
+                  query: str | None = None, statements: bool = False) -> Iterator[tuple]:
         """Reads run in a plain read session (no writer lock); their AuditEvent is committed
-        right after, before the response leaves: no PHI is answered without its audit row."""
+        right after, before the response leaves: no PHI is answered without its audit row.
+        With `statements`, a Core connection instead of a Session (see Database.read_statements)."""
         note = AuditNote()
-        try:
-            with self.db.read() as session:
+        with self._audit_failures(agent, interaction, refs, query):
+            with self.db.read_statements() if statements else self.db.read() as session:
                 yield session, note
+        row = audit.build_record(agent, interaction, note.status, self.clock(), note.resources,
+                                 extra_refs=list(refs), query=query)
+        with self.db.direct() as direct:
+            direct.append_audit(row)
+
+    @contextmanager
+    def _audit_failures(self, agent: Agent, interaction: str, refs: tuple[str, ...],
+                        query: str | None) -> Iterator[None]:
+        """A read that failed did no work: its AuditEvent gets a transaction of its own."""
+        try:
+            yield
         except FhirError as exc:
             if not getattr(exc, "audited", False):
                 self.audit_only(agent, interaction, exc.status, refs, query, exc.diagnostics)
@@ -109,9 +139,6 @@ class FhirService:
         except Exception:
             self.audit_only(agent, interaction, 500, refs, query, "unexpected server error")
             raise
-        with self.db.transaction() as session:
-            audit.record(session, agent, interaction, note.status, self.clock(), note.resources,
-                         extra_refs=list(refs), query=query)
 
     def audit_only(self, agent: Agent, interaction: str, status: int, refs=(), query=None,
                    description: str = "") -> None:
@@ -121,13 +148,19 @@ class FhirService:
                          extra_refs=list(refs), query=query, description=description)
 
     def read(self, resource_type: str, resource_id: str, agent: Agent = Agent()) -> StoredResource:
-        with self.read_unit(agent, "read", refs=(f"{resource_type}/{resource_id}",)) as (session, note):
-            self.check(resource_type, "read")
-            if resource_type == "AuditEvent":
+        refs = (f"{resource_type}/{resource_id}",)
+        if resource_type == "AuditEvent":
+            with self.read_unit(agent, "read", refs=refs) as (session, _note):
+                self.check(resource_type, "read")
                 return self._read_audit(session, resource_id)
-            stored = self.interactions(session, "").read(resource_type, resource_id)
-            note.resources.append(json.loads(stored.content))
-            return stored
+        # The hot path: one pooled DB-API connection for the read and its AuditEvent (on
+        # PostgreSQL one transaction), no Session; the stored canonical JSON is served as is.
+        with self._audit_failures(agent, "read", refs, None), self.db.direct() as direct:
+            self.check(resource_type, "read")
+            stored = live(direct.current(resource_type, resource_id), resource_type, resource_id)
+            direct.append_audit(audit.build_record(agent, "read", 200, self.clock(),
+                                                   [_touched(stored)], extra_refs=list(refs)))
+        return stored
 
     def vread(self, resource_type: str, resource_id: str, version: str,
               agent: Agent = Agent()) -> StoredResource:
@@ -171,7 +204,7 @@ class FhirService:
         if compartment is None and "search-type" in self.supported.get(resource_type, ()):
             answered = mirror_query(self, resource_type, params)  # the EHR answers, if it can
             params = params if answered is None else restricted_params(params, answered)
-        with self.read_unit(agent, "search-type", query=query) as (session, note):
+        with self.read_unit(agent, "search-type", query=query, statements=True) as (session, note):
             self.check(resource_type, "search-type")
             if resource_type == "AuditEvent":
                 return audit_search_bundle(session, params, base_url=base_url,

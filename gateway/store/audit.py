@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from gateway.store.models import AuditEntityRow, AuditEventRow
 
 GENESIS = "0" * 64
-_LOCK_KEY = 0x61756469  # "audi": the advisory lock that serializes chain appends on PostgreSQL
+LOCK_KEY = 0x61756469  # "audi": the advisory lock that serializes chain appends on PostgreSQL
 
 
 _LOCK = text("SELECT pg_advisory_xact_lock(:k)")
@@ -55,7 +55,7 @@ class AuditRepository:
     def append(self, record: AuditRecord) -> None:
         conn = self.session.connection()  # prebuilt statements: this runs on every PHI call
         if conn.dialect.name == "postgresql":
-            conn.execute(_LOCK, {"k": _LOCK_KEY})
+            conn.execute(_LOCK, {"k": LOCK_KEY})
         prev = conn.execute(_LAST_HASH).scalar() or GENESIS
         result = conn.execute(_INSERT_EVENT, {
             "id": record.id, "recorded": record.recorded, "action": record.action,
@@ -123,7 +123,9 @@ class AuditFilters:
         if self.entities:
             out.append(or_(*[_entity(reference=r) for r in self.entities]))
         if self.patients:
-            out.append(or_(*[_entity(patient=p) for p in self.patients]))
+            # the patient's own entity carries it in the reference (its patient column is NULL)
+            out.append(or_(*[_entity(patient=p) for p in self.patients],
+                           *[_entity(reference=f"Patient/{p}") for p in self.patients]))
         return out
 
 

@@ -22,7 +22,7 @@ _CURRENT = text("SELECT pk, resource_type, id, version_id, last_updated, deleted
     last_updated=DateTime())
 
 
-def _as_datetime(value) -> datetime:
+def as_datetime(value) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
@@ -61,7 +61,7 @@ class ResourceRepository:
             _CURRENT, {"t": resource_type, "i": resource_id}).first()
         if row is None:
             return None
-        return StoredResource(row[0], row[1], row[2], row[3], _as_datetime(row[4]), bool(row[5]), row[6])
+        return StoredResource(row[0], row[1], row[2], row[3], as_datetime(row[4]), bool(row[5]), row[6])
 
     def current_many(self, resource_type: str, ids: list[str]) -> list[StoredResource]:
         if not ids:

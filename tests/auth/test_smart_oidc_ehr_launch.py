@@ -345,3 +345,21 @@ def test_oauth_refusals_and_grants_are_audited(live):
     assert any(o == "0" and "token issued (authorization_code)" in d for o, d in described)
     assert any(o != "0" and "invalid_grant" in d for o, d in described)
     assert all("wrong" not in json.dumps(e) for e in logins)  # the password never lands in the trail
+
+
+def test_a_remembered_token_still_expires_and_can_still_be_revoked(live):
+    """verify() remembers a checked signature; expiry and revocation are checked every time."""
+    auth = live["app"].extensions["fhir_gateway"].auth
+    base = live["base"]
+    token = auth.issue("c2", "integration_admin", "system/*.rs", base, lifetime=60)["access_token"]
+    get = lambda: requests.get(f"{base}/Patient", timeout=10, headers={"Authorization": f"Bearer {token}"})
+    assert get().status_code == 200 and get().status_code == 200  # the second one is remembered
+    real = auth.clock
+    auth.clock = lambda: real() + timedelta(seconds=61)
+    try:
+        assert get().status_code == 401
+    finally:
+        auth.clock = real
+    assert get().status_code == 200
+    auth.revoke(token, base)
+    assert get().status_code == 401

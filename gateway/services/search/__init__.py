@@ -3,8 +3,9 @@
 Public interface: `extract_index(resource_type, resource) -> IndexRows` (write side, pure) and
 `run_search(session, resource_type, params, ...) -> searchset Bundle` (read side).
 Modules: values (normalized strings, UTC date ranges, references), extract (index rows of a
-resource), params (query parameters -> typed criteria), query (criteria -> SQL), shape
-(_summary/_elements), run (paging, includes, the Bundle).
+resource), params (query parameters -> typed criteria), parts (SQL shape + values, so built
+statements are reused), query (criteria -> SQL), shape (_summary/_elements), run (paging,
+includes, the Bundle).
 May import: sqlalchemy, fhir.resources (model metadata), gateway.store, gateway.resources,
 gateway.errors, stdlib.
 """

@@ -11,6 +11,7 @@ from sqlalchemy import and_, false, func, not_, or_, select, true
 
 from gateway.errors import BadRequest
 from gateway.services.search.params import Criterion
+from gateway.services.search.parts import Part, constant, either, negated, part
 from gateway.services.search.values import MAX_LEN, normalize, parse_reference
 from gateway.store.models import (DateIndexRow, ReferenceIndexRow, ResourceRow, ResourceVersionRow,
                                   StringIndexRow, TokenIndexRow)
@@ -28,7 +29,7 @@ _MIN = datetime(1, 1, 1)
 _MODELS = {"token": TOKENS, "string": STRINGS, "date": DATES, "reference": REFERENCES}
 
 
-def _indexed(model, rtype: str, code: str, *conditions):
+def _indexed(model, rtype, code, *conditions):
     # "pk IN (index lookup)" rather than a correlated EXISTS: the planner then walks the
     # (resource_type, param, value) index once instead of probing it for every resource row.
     return RESOURCES.c.pk.in_(select(model.c.resource_pk).where(
@@ -54,75 +55,90 @@ def _date_match(prefix: str, low, high, lo_col, hi_col):
     }[prefix]
 
 
-def _token_value(rtype: str, code: str, value):
+def _token_value(rtype: str, code: str, value) -> Part:
     system, token = value
     if code == "_id":
-        return RESOURCES.c.id == token if token else false()
-    conditions = []
-    if token is not None:
-        conditions.append(TOKENS.c.code == token[:MAX_LEN])
-    if system == "":  # "|code": only values without a system
-        conditions.append(TOKENS.c.system.is_(None))
-    elif system is not None:
-        conditions.append(TOKENS.c.system == system[:MAX_LEN])
-    return _indexed(TOKENS, rtype, code, *conditions)
+        if not token:
+            return constant(("id-none",), false())
+        return part(("id",), (token,), lambda b: RESOURCES.c.id == b[0])
+    has_code = token is not None
+    system_kind = "none" if system == "" else ("any" if system is None else "is")
+    values = (rtype, code) + ((token[:MAX_LEN],) if has_code else ()) + (
+        (system[:MAX_LEN],) if system_kind == "is" else ())
+
+    def build(b):
+        conditions, rest = [], list(b[2:])
+        if has_code:
+            conditions.append(TOKENS.c.code == rest.pop(0))
+        if system_kind == "none":  # "|code": only values without a system
+            conditions.append(TOKENS.c.system.is_(None))
+        elif system_kind == "is":
+            conditions.append(TOKENS.c.system == rest.pop(0))
+        return _indexed(TOKENS, b[0], b[1], *conditions)
+    return part(("token", has_code, system_kind), values, build)
 
 
-def _string_value(rtype: str, code: str, modifier: str, value: str):
+def _string_value(rtype: str, code: str, modifier: str, value: str) -> Part:
     """R4 search.html#string: starts-with by default, :exact, :contains (both sides normalized)."""
     if modifier == "exact":
-        return _indexed(STRINGS, rtype, code, STRINGS.c.exact == value[:MAX_LEN])
+        return part(("string-exact",), (rtype, code, value[:MAX_LEN]),
+                    lambda b: _indexed(STRINGS, b[0], b[1], STRINGS.c.exact == b[2]))
     norm = normalize(value)
     if modifier == "contains":
-        return _indexed(STRINGS, rtype, code,
-                        STRINGS.c.norm.like(f"%{_like(norm)}%", escape="\\"))
+        return part(("string-contains",), (rtype, code, f"%{_like(norm)}%"),
+                    lambda b: _indexed(STRINGS, b[0], b[1], STRINGS.c.norm.like(b[2], escape="\\")))
     if not norm:
-        return _indexed(STRINGS, rtype, code)
+        return part(("string-any",), (rtype, code), lambda b: _indexed(STRINGS, b[0], b[1]))
     # Starts-with as a range [norm, next string after every norm+...) so that the B-tree on norm
     # is used (LIKE ... ESCAPE defeats it on SQLite, and on a non-C PostgreSQL collation); the
     # substr test keeps the answer exact whatever the collation orders between the bounds.
     upper = norm[:-1] + chr(ord(norm[-1]) + 1) if ord(norm[-1]) < 0x10FFFF else norm + "\U0010ffff"
-    return _indexed(STRINGS, rtype, code, STRINGS.c.norm >= norm,
-                    STRINGS.c.norm < upper,
-                    func.substr(STRINGS.c.norm, 1, len(norm)) == norm)
+    return part(("string-prefix",), (rtype, code, norm, upper, len(norm), norm),
+                lambda b: _indexed(STRINGS, b[0], b[1], STRINGS.c.norm >= b[2], STRINGS.c.norm < b[3],
+                                   func.substr(STRINGS.c.norm, 1, b[4]) == b[5]))
 
 
-def _date_value(rtype: str, code: str, value):
+def _date_value(rtype: str, code: str, value) -> Part:
     prefix, low, high = value
     if code == "_lastUpdated":
-        return _date_match(prefix, low, high, RESOURCES.c.last_updated, RESOURCES.c.last_updated)
-    return _indexed(DATES, rtype, code,
-                    _date_match(prefix, low, high, DATES.c.low, DATES.c.high))
+        return part(("lastUpdated", prefix), (low, high), lambda b: _date_match(
+            prefix, b[0], b[1], RESOURCES.c.last_updated, RESOURCES.c.last_updated))
+    return part(("date", prefix), (rtype, code, low, high), lambda b: _indexed(
+        DATES, b[0], b[1], _date_match(prefix, b[2], b[3], DATES.c.low, DATES.c.high)))
 
 
-def _reference_value(rtype: str, code: str, modifier: str, value: str, base_url: str):
+def _reference_value(rtype: str, code: str, modifier: str, value: str, base_url: str) -> Part:
     """R4 search.html#reference: Type/id, id (any type, or the :Type modifier's), absolute URL."""
     if base_url and value.startswith(base_url.rstrip("/") + "/"):
         value = value[len(base_url.rstrip("/")) + 1:]  # our own URL: a local reference
     if "://" in value:
-        return _indexed(REFERENCES, rtype, code, REFERENCES.c.url == parse_reference(value)[2])
+        return part(("ref-url",), (rtype, code, parse_reference(value)[2]),
+                    lambda b: _indexed(REFERENCES, b[0], b[1], REFERENCES.c.url == b[2]))
     parts = value.split("/")
     if len(parts) == 4 and parts[2] == "_history":
         parts = parts[:2]  # a versioned reference matches the resource (versions are not indexed)
     if len(parts) == 2 and parts[0] and parts[1] and (not modifier or modifier == parts[0]):
-        return _indexed(REFERENCES, rtype, code, REFERENCES.c.target_type == parts[0],
-                        REFERENCES.c.target_id == parts[1])
+        return part(("ref-typed",), (rtype, code, parts[0], parts[1]), lambda b: _indexed(
+            REFERENCES, b[0], b[1], REFERENCES.c.target_type == b[2], REFERENCES.c.target_id == b[3]))
     if len(parts) != 1:
         raise BadRequest(f"{code}={value!r} is not a reference (Type/id, id or absolute URL)",
                          expression=(code,))
-    conditions = [REFERENCES.c.target_id == value]
     if modifier:
-        conditions.append(REFERENCES.c.target_type == modifier)
-    return _indexed(REFERENCES, rtype, code, *conditions)
+        return part(("ref-id-of",), (rtype, code, value, modifier), lambda b: _indexed(
+            REFERENCES, b[0], b[1], REFERENCES.c.target_id == b[2], REFERENCES.c.target_type == b[3]))
+    return part(("ref-id",), (rtype, code, value),
+                lambda b: _indexed(REFERENCES, b[0], b[1], REFERENCES.c.target_id == b[2]))
 
 
-def _missing(rtype: str, criterion: Criterion):
+def _missing(rtype: str, criterion: Criterion) -> Part:
     """R4 search.html#missing: :missing=true has no value for the parameter, false has one."""
-    present = _indexed(_MODELS[criterion.param.type], rtype, criterion.param.code)
-    return not_(present) if criterion.values[0] else present
+    model = _MODELS[criterion.param.type]
+    present = part(("present", criterion.param.type), (rtype, criterion.param.code),
+                   lambda b: _indexed(model, b[0], b[1]))
+    return negated(present) if criterion.values[0] else present
 
 
-def criterion_condition(criterion: Criterion, base_url: str, rtype: str):
+def criterion_part(criterion: Criterion, base_url: str, rtype: str) -> Part:
     code, modifier, kind = criterion.param.code, criterion.modifier, criterion.param.type
     if modifier == "missing":
         return _missing(rtype, criterion)
@@ -136,20 +152,29 @@ def criterion_condition(criterion: Criterion, base_url: str, rtype: str):
             parts.append(_date_value(rtype, code, value))
         else:
             parts.append(_reference_value(rtype, code, modifier, value, base_url))
-    condition = or_(*parts) if len(parts) > 1 else parts[0]
+    condition = either(parts)
     # :not (R4 search.html#token) also matches resources with no value at all
-    return not_(condition) if modifier == "not" else condition
+    return negated(condition) if modifier == "not" else condition
+
+
+def criterion_condition(criterion: Criterion, base_url: str, rtype: str):
+    return criterion_part(criterion, base_url, rtype).clause()
+
+
+def compartment_part(resource_type: str, links: tuple[str, ...], patient_id: str) -> Part:
+    """Rows in Patient/patient_id's compartment (R4 compartmentdefinition-patient)."""
+    if resource_type == "Patient":
+        return part(("own-patient",), (patient_id,), lambda b: RESOURCES.c.id == b[0])
+    if not links:
+        return constant(("no-compartment",), false())
+    return part(("compartment", links), (patient_id, resource_type), lambda b: RESOURCES.c.pk.in_(
+        select(REFERENCES.c.resource_pk).where(
+            REFERENCES.c.target_type == "Patient", REFERENCES.c.target_id == b[0],
+            REFERENCES.c.resource_type == b[1], REFERENCES.c.param.in_(links))))
 
 
 def compartment_condition(resource_type: str, links: tuple[str, ...], patient_id: str):
-    """Rows in Patient/patient_id's compartment (R4 compartmentdefinition-patient)."""
-    if resource_type == "Patient":
-        return RESOURCES.c.id == patient_id
-    if not links:
-        return false()
-    return RESOURCES.c.pk.in_(select(REFERENCES.c.resource_pk).where(
-        REFERENCES.c.target_type == "Patient", REFERENCES.c.target_id == patient_id,
-        REFERENCES.c.resource_type == resource_type, REFERENCES.c.param.in_(links)))
+    return compartment_part(resource_type, links, patient_id).clause()
 
 
 def sort_expression(code: str, param_type: str, descending: bool, as_of_version: int | None):
