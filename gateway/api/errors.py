@@ -64,7 +64,7 @@ def _render_http_error(exc: HTTPException):
         text = f"{request.method} is not allowed on {request.path}"
     elif status == 404:
         text = f"No FHIR endpoint at {request.path}"
-    elif status == 429:  # flask-limiter's RateLimitExceeded; the limit ("600 per 1 minute") only
+    elif status == 429:  # gateway.api.limits: the description is the limit ("600 per 1 minute") only
         text = f"Too many requests: the limit is {exc.description}; retry after the Retry-After delay"
     else:
         text = exc.description or exc.name

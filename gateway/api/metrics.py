@@ -80,6 +80,10 @@ def init_metrics(app: Flask, metrics: GatewayMetrics) -> None:
     installed: the start time is taken first and the count made last."""
 
     route_names: dict[str, str] = {}
+    # labelled children, cached: prometheus_client's labels() validates and locks on every
+    # call (~10 us); the label sets are bounded (routes x methods x statuses)
+    counters: dict[tuple[str, str, int], object] = {}
+    timers: dict[str, object] = {}
 
     @app.before_request
     def _start() -> None:
@@ -90,9 +94,16 @@ def init_metrics(app: Flask, metrics: GatewayMetrics) -> None:
         started = request.environ.get(_STARTED)
         route = _route(route_names)
         method = request.method if request.method in _METHODS else "other"
-        metrics.requests.labels(method, route, str(response.status_code)).inc()
+        key = (method, route, response.status_code)
+        counter = counters.get(key)
+        if counter is None:
+            counter = counters[key] = metrics.requests.labels(method, route, str(response.status_code))
+        counter.inc()
         if started is not None:
-            metrics.request_seconds.labels(route).observe(time.perf_counter() - started)
+            timer = timers.get(route)
+            if timer is None:
+                timer = timers[route] = metrics.request_seconds.labels(route)
+            timer.observe(time.perf_counter() - started)
         return response
 
     # Outside /fhir, so the token guard never asks for a token (a scraper has none); restrict
