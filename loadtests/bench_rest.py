@@ -110,6 +110,8 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=1000)
     parser.add_argument("--auth", choices=["off", "on"], default="off",
                         help="on: every request carries a bearer token the gateway verifies")
+    parser.add_argument("--rate-limit", choices=["off", "on"], default="off",
+                        help="on: the inbound limits run (memory storage, a budget far above the load)")
     parser.add_argument("--scenarios", default="read,search,create")
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
@@ -121,7 +123,8 @@ def main() -> None:
     gw_port, bare_port = _port(), _port()
     base_url = f"http://127.0.0.1:{gw_port}/fhir"
     config.write_text(f'data_dir = "{tmp}"\nauth = "{args.auth}"\nlog_level = "WARNING"\n'
-                      f'rate_limit = "off"\nbase_url = "{base_url}"\n')
+                      f'rate_limit = "{args.rate_limit}"\nrate_limit_default = "100000000/minute"\n'
+                      f'base_url = "{base_url}"\n')
     env = dict(os.environ, GATEWAY_CONFIG=str(config), BENCH_BODIES=str(tmp / "bodies.json"))
     from gateway.store.migrate import upgrade
     upgrade(f"sqlite:///{tmp / 'gateway.db'}")
@@ -139,7 +142,7 @@ def main() -> None:
         scenarios = [("read", "GET", f"/fhir/Patient/{first}", None, 0.60),
                      ("search", "GET", "/fhir/Patient?family=Family007&_count=10", None, 0.30),
                      ("create", "POST", "/fhir/Patient", create_body, 0.08)]
-        print(f"auth {args.auth}, {args.workers} sync workers, {args.concurrency} clients, "
+        print(f"rate limit {args.rate_limit}, auth {args.auth}, {args.workers} sync workers, {args.concurrency} clients, "
               f"{args.patients} patients, {args.rounds} round(s) of {args.seconds:g} s")
         print(f"{'scenario':8} {'bare rps':>9} {'gw rps':>8} {'ratio':>6} {'goal':>5} "
               f"{'gw p50':>7} {'gw p99':>7} {'p99/p50':>7}")
