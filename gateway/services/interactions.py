@@ -47,6 +47,16 @@ def parse_etag(value: str | None) -> int | None:
     return int(raw)
 
 
+def live(stored: StoredResource | None, resource_type: str, resource_id: str) -> StoredResource:
+    """404 for an unknown resource, 410 (with the delete's ETag) for a deleted one (R4 #read)."""
+    if stored is None:
+        raise NotFound(f"{resource_type}/{resource_id} is not known")
+    if stored.deleted:
+        raise Gone(f"{resource_type}/{resource_id} was deleted",
+                   headers={"ETag": f'W/"{stored.version_id}"'})
+    return stored
+
+
 class Interactions:
     """FHIR interactions bound to one session, clock and id factory."""
 
@@ -65,13 +75,7 @@ class Interactions:
 
     # -- reads (R4 http.html#read, #vread) -------------------------------------------------
     def read(self, resource_type: str, resource_id: str) -> StoredResource:
-        stored = self.repo.current(resource_type, resource_id)
-        if stored is None:
-            raise NotFound(f"{resource_type}/{resource_id} is not known")
-        if stored.deleted:
-            raise Gone(f"{resource_type}/{resource_id} was deleted",
-                       headers={"ETag": f'W/"{stored.version_id}"'})
-        return stored
+        return live(self.repo.current(resource_type, resource_id), resource_type, resource_id)
 
     def vread(self, resource_type: str, resource_id: str, version: str) -> StoredResource:
         if not version.isdigit():

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping
 
 from gateway.delivery import Delivery, LocalOnly
-from gateway.errors import FhirError, Gone, MethodNotAllowed, NotFound
+from gateway.errors import FhirError, MethodNotAllowed, NotFound
 from gateway.resources import resource_types
 from gateway.services import audit
 from gateway.services.audit import Agent
@@ -23,7 +23,7 @@ from gateway.services.canonical import utc_now
 from gateway.services.history import history_bundle
 from gateway.services.push import push_write
 from gateway.services.remote_search import mirror_query, restricted_params
-from gateway.services.interactions import Interactions, WriteResult, parse_etag
+from gateway.services.interactions import Interactions, WriteResult, live, parse_etag
 from gateway.services.search import run_search
 from gateway.services.validation import validate_resource
 from gateway.settings import Settings
@@ -44,16 +44,6 @@ def _entries_resources(bundle: dict) -> list[dict]:
     return [e["resource"] for e in bundle.get("entry", [])
             if e.get("search", {}).get("mode") != "outcome" and "resource" in e
             and "id" in e["resource"]]
-
-
-def live(stored: StoredResource | None, resource_type: str, resource_id: str) -> StoredResource:
-    """404 for an unknown resource, 410 (with the delete's ETag) for a deleted one (R4 #read)."""
-    if stored is None:
-        raise NotFound(f"{resource_type}/{resource_id} is not known")
-    if stored.deleted:
-        raise Gone(f"{resource_type}/{resource_id} was deleted",
-                   headers={"ETag": f'W/"{stored.version_id}"'})
-    return stored
 
 
 def _touched(stored: StoredResource) -> dict:
