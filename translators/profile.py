@@ -106,6 +106,10 @@ def _hl7v2_references(spec: dict, declared: set[str]) -> list[tuple[str, str | N
 
 def _rest_references(spec: dict, declared: set[str]) -> list[tuple[str, str | None]]:
     records, found = spec.get("records", {}), _map_references("rest", spec)
+    for rtype, rule in spec.get("search", {}).items():
+        found += [(f"$.rest.search.{rtype}.fhir.{name}",
+                   _unknown(criterion, set(rule.get("params", {})), f"criterion in $.rest.search.{rtype}.params"))
+                  for name, criterion in rule.get("fhir", {}).items()]
     for rtype, by_interaction in spec["endpoints"].items():
         found.append((f"$.rest.endpoints.{rtype}", _unknown(rtype, declared, "resource type in $.resources")))
         for interaction, endpoint in by_interaction.items():

@@ -20,7 +20,7 @@ from gateway.settings import BackendSettings, ConfigError
 from gateway.transports.http import (ApiKeyAuth, HttpRefused, HttpUnavailable,
                                      OAuth2ClientCredentials, VendorHttpClient)
 from translators.dialects import vendor_json, vendor_lists
-from translators.types import Profile, TranslateContext, TranslationError
+from translators.types import Profile, QueryResult, TranslateContext, TranslationError
 
 
 def _auth(backend: BackendSettings):
@@ -91,6 +91,24 @@ class RestBackend:
         if backend_id is None:
             raise DeliveryUnavailable(self.backend.name, f"the vendor registered the {rtype} without an id")
         return backend_id
+
+    def query(self, resource_type: str, params: list[tuple[str, str]]) -> QueryResult | None:
+        """The vendor's answer to a FHIR search its profile declares (`rest.search.<type>.fhir`),
+        read into FHIR; None when it cannot answer this search (the mirror does)."""
+        options = dict(self.backend.options)
+        criteria = vendor_lists.criteria_for(self.profile, resource_type, params, options)
+        if criteria is None:
+            return None
+        matches = []
+        for record in self.search(resource_type, criteria):
+            try:
+                matches.append((vendor_json.record_id(self.profile, resource_type, record),
+                                vendor_json.read(self.profile, resource_type, record, options)))
+            except TranslationError as exc:
+                # a record that does not fit the profile: never answer with part of the truth
+                raise DeliveryUnavailable(self.backend.name, f"the vendor's {resource_type} list does "
+                                          f"not fit {self.profile.key}: {exc}") from None
+        return QueryResult(tuple(matches), self.profile.key)
 
     def search(self, resource_type: str, criteria: dict[str, str]) -> list[dict]:
         """Every vendor record matching `criteria` (logical names from the profile's search

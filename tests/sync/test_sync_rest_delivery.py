@@ -286,3 +286,63 @@ def test_openemr_outage_is_503_and_nothing_stored(openemr, vendor, mode):
     assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
     assert openemr.get("/fhir/Patient?_summary=count").get_json()["total"] == 0
     assert _all_records(vendor)["openemr"]["patient"] == []
+
+
+@pytest.fixture
+def searching_gateway(vendor, settings_overrides):
+    """The REST vendor owns Patient with sandbox-rest-intake@1.2.0: it answers identifier and
+    birthdate searches; the gateway mirrors what it answers."""
+    overrides = dict(settings_overrides, backends=[{
+        "name": "vendor", "dialect": "rest", "profile": "sandbox-rest-intake@1.2.0",
+        "endpoint": vendor.api_url, "resources": ["Patient"],
+        "options": {"token_url": vendor.token_url, "client_id": "sandbox-client",
+                    "client_secret": "sandbox-secret", "mrn_system": "urn:oid:1.2.3", "read_timeout": 1.5}}])
+    app = create_app(settings_from_mapping(overrides))
+    yield app.test_client()
+    app.extensions["fhir_gateway"].db.dispose()
+
+
+def _register_at_the_vendor(vendor, record: dict) -> str:
+    """A patient the EHR registered itself (the gateway never saw it)."""
+    import requests
+    token = requests.post(vendor.token_url, data={"grant_type": "client_credentials"},
+                          auth=("sandbox-client", "sandbox-secret"), timeout=5).json()["access_token"]
+    answer = requests.post(f"{vendor.api_url}/patients", json=record, timeout=5,
+                           headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 201, answer.text
+    return answer.json()["id"]
+
+
+def test_a_search_the_vendor_answers_finds_and_mirrors_its_patients(searching_gateway, vendor):
+    client = searching_gateway
+    vendor_id = _register_at_the_vendor(vendor, {"first_name": "Kofi", "last_name": "Mensah",
+                                                 "date_of_birth": "1979-06-01", "chart_number": "CH-777"})
+    assert _count(client) == 0  # the mirror does not know this patient yet
+    found = client.get("/fhir/Patient?identifier=urn:oid:1.2.3|CH-777").get_json()
+    assert found["total"] == 1
+    patient = found["entry"][0]["resource"]
+    assert patient["name"][0]["family"] == "Mensah" and patient["birthDate"] == "1979-06-01"
+    assert _count(client) == 1  # mirrored, with the vendor's id in the id map
+    again = client.get("/fhir/Patient?birthdate=1979-06-01").get_json()
+    assert [e["resource"]["id"] for e in again["entry"]] == [patient["id"]] and _count(client) == 1
+    cs = client.get("/fhir/metadata").get_json()
+    entry = next(r for r in cs["rest"][0]["resource"] if r["type"] == "Patient")
+    assert {"identifier", "birthdate"} <= {p["name"] for p in entry["searchParam"]}
+    assert vendor_id
+
+
+def test_searches_the_vendor_cannot_answer_like_fhir_stay_on_the_mirror(searching_gateway, vendor):
+    client = searching_gateway
+    _register_at_the_vendor(vendor, {"first_name": "Ama", "last_name": "Owusu", "date_of_birth": "1979-02-02",
+                                     "chart_number": "CH-778"})
+    # a name prefix, another identifier system, a partial date: not sent to the vendor
+    for query in ("family=Owu", "identifier=urn:other|CH-778", "birthdate=1979"):
+        assert client.get(f"/fhir/Patient?{query}").get_json()["total"] == 0, query
+    requests_seen = json.loads(urllib.request.urlopen(f"{vendor.url}/_sandbox/requests", timeout=5).read())
+    assert not [r for r in requests_seen if r["method"] == "GET" and r["path"].endswith("/patients")]
+
+
+def test_a_vendor_that_should_answer_but_is_down_is_503(searching_gateway, vendor):
+    _fault(vendor, mode="500", count=5)
+    response = searching_gateway.get("/fhir/Patient?identifier=urn:oid:1.2.3|CH-1")
+    assert response.status_code == 503 and "Retry-After" in response.headers

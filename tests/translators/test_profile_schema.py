@@ -188,6 +188,9 @@ BROKEN = [
      "$.rest.mappings.Coverage[0]", "a line takes its value by `ref` or by `via`, not both"),
     ("rest: endpoint for an undeclared resource type", INTAKE, _delete("resources.Appointment"),
      "$.rest.endpoints.Appointment", "'Appointment' is not a resource type in $.resources"),
+    ("rest: a FHIR search parameter naming an unknown criterion", "sandbox-rest-intake@1.2.0",
+     _set("rest.search.Patient.fhir.identifier", "chart"),
+     "$.rest.search.Patient.fhir.identifier", "'chart' is not a criterion in $.rest.search.Patient.params"),
 ]
 
 

@@ -190,3 +190,24 @@ def test_error_bodies_are_read_through_the_profiles_pointers():
                                                    "internalErrors": [], "data": []})
     assert "DOB" in message and "is required" in message
     assert vendor_json.error_of(OPENEMR, {"error": "invalid_token"}) is None  # the transport's reading applies
+
+
+@pytest.mark.parametrize("params, expected", [
+    ([("identifier", "urn:oid:1.2.3|CH-1")], {"mrn": "CH-1"}),
+    ([("identifier", "CH-1"), ("_count", "5")], {"mrn": "CH-1"}),
+    ([("birthdate", "1980-02-03"), ("identifier", "urn:oid:1.2.3|CH-1")], {"birthdate": "1980-02-03", "mrn": "CH-1"}),
+    ([("identifier", "urn:other|CH-1")], None),  # not the vendor's MRN system
+    ([("birthdate", "ge1980-02-03")], None),  # a prefix: FHIR semantics the vendor lacks
+    ([("birthdate", "1980")], None),  # a partial date
+    ([("family", "Riv")], None),  # the vendor matches names exactly: mirror
+    ([("identifier", "a,b")], None),  # OR lists
+    ([("identifier:exact", "CH-1")], None),  # modifiers
+    ([("identifier", "CH-1"), ("identifier", "CH-2")], None),  # AND of two
+    ([("_count", "5")], None),  # nothing to ask
+])
+def test_criteria_for_sends_only_what_the_vendor_matches_like_fhir(params, expected):
+    from translators.dialects.vendor_lists import criteria_for
+    profile = load_profiles()["sandbox-rest-intake@1.2.0"]
+    assert criteria_for(profile, "Patient", params, {"mrn_system": "urn:oid:1.2.3"}) == expected
+    assert criteria_for(load_profiles()["sandbox-rest-intake@1.1.0"], "Patient", params,
+                        {"mrn_system": "urn:oid:1.2.3"}) is None  # 1.1.0 declares no search

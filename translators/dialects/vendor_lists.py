@@ -4,12 +4,50 @@ May import: stdlib, translators.*. `search: {<type>: {path, params, items, next}
 maps logical criteria (mrn, family, ...) to the vendor's query parameters, `items` points at
 the list in an answer, and `next` says how to page: `{pointer, param}` when the answer names
 the next page (pointer) to ask for in `param`; `{offset, limit, size}` for offset paging, where
-a page shorter than `size` is the last one.
+a page shorter than `size` is the last one. `fhir` maps the FHIR search parameters the vendor
+answers with FHIR's matching to those criteria (`criteria_for`).
 """
 from __future__ import annotations
 
+import re
+
 from translators.dialects.vendor_json import VendorRequest, pointer_get, rest_spec
 from translators.types import Profile, TranslationError
+
+
+# Parameters that shape the bundle (paging, sorting, summary): applied by the gateway's search.
+RESULT_PARAMS = frozenset({"_count", "_sort", "_elements", "_summary", "_total", "_format"})
+_FULL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def criteria_for(profile: Profile, resource_type: str, params: list[tuple[str, str]],
+                 options: dict | None = None) -> dict[str, str] | None:
+    """The vendor criteria for a FHIR search the profile says the vendor answers (`fhir` in
+    its search section), or None when any parameter is not one of those, carries a modifier,
+    an OR list, a date prefix or partial date, or repeats: then the mirror answers."""
+    support = profile.resources.get(resource_type)
+    spec = rest_spec(profile).get("search", {}).get(resource_type, {})
+    wanted = spec.get("fhir", {})
+    if support is None or "search-type" not in support.interactions or not wanted:
+        return None
+    criteria: dict[str, str] = {}
+    seen: set[str] = set()
+    for name, value in params:
+        if name in RESULT_PARAMS:
+            continue
+        if name not in wanted or name in seen or "," in value or ":" in name:
+            return None
+        seen.add(name)
+        if name == "identifier":
+            system, bar, code = value.rpartition("|")
+            mrn_system = (options or {}).get("mrn_system", "urn:fhir-gateway:mrn")
+            if bar and system != mrn_system or not code:
+                return None  # another identifier system than the vendor's MRN
+            value = code
+        elif name in ("birthdate", "date") and not _FULL_DATE.match(value):
+            return None
+        criteria[wanted[name]] = value
+    return criteria or None
 
 
 def search_request(profile: Profile, resource_type: str, criteria: dict[str, str],
