@@ -59,3 +59,14 @@ def test_pinned_profile_must_be_installed():
         {"name": "v", "dialect": "rest", "profile": "ghost@9.9.9"}]})
     with pytest.raises(ConfigError, match="ghost@9.9.9"):
         served(settings, load_profiles())
+
+
+def test_rev_includes_list_only_types_a_reference_can_point_at():
+    """searchRevInclude follows the R4 SearchParameter targets: Coverage.payor can name an
+    Organization, Patient or RelatedPerson, never a Practitioner."""
+    settings = settings_from_mapping({})
+    cs = build_capability(settings, load_profiles(), "http://x/fhir", "1.0", "2026-01-01T00:00:00Z")
+    rev = {r["type"]: set(r.get("searchRevInclude", [])) for r in cs["rest"][0]["resource"]}
+    assert "Coverage:payor" not in rev["Practitioner"] and "Coverage:subscriber" not in rev["Practitioner"]
+    assert {"Appointment:practitioner", "DocumentReference:subject"} <= rev["Practitioner"]
+    assert {"Coverage:payor", "Coverage:subscriber", "Appointment:patient"} <= rev["Patient"]

@@ -14,7 +14,9 @@ RESOURCE = ResourceType(
     search_params=(
         SearchParam("identifier", "token", ("identifier",), definition=_SP + "identifier"),
         SearchParam("patient", "reference", ("participant.actor",), ("Patient",), _SP + "patient"),
-        SearchParam("actor", "reference", ("participant.actor",), (), _SP + "actor"),
+        SearchParam("actor", "reference", ("participant.actor",),
+                    ("Practitioner", "Device", "Patient", "HealthcareService", "PractitionerRole",
+                     "RelatedPerson", "Location"), _SP + "actor"),
         SearchParam("practitioner", "reference", ("participant.actor",), ("Practitioner",),
                     _SP + "practitioner"),
         SearchParam("location", "reference", ("participant.actor",), ("Location",), _SP + "location"),
