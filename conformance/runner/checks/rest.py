@@ -1,13 +1,14 @@
 """Group 1: the CapabilityStatement tells the truth. It is fetched, then for every advertised
 resource type, interaction and search parameter the run creates realistic data, exercises the
-interaction and checks status, headers, Bundle structure, paging and search semantics.
+interaction and checks status, headers, Bundle structure, paging and search semantics; every
+advertised operation is run as well (conformance.runner.operations).
 
 May import: stdlib, conformance.runner.*. Numbers: 1.1 the statement, 1.2 system interactions
 (transaction, batch), 1.<3+n> the n-th resource type (referenced types first).
 """
 from __future__ import annotations
 
-from conformance.runner import expect, interactions, searching, system
+from conformance.runner import expect, interactions, operations, searching, system
 from conformance.runner.context import CheckGroup, Context
 from conformance.runner.http import body_of
 from conformance.runner.samples import ordered
@@ -56,6 +57,7 @@ def exercise(ctx: Context, number: str, rtype: str, entry: dict) -> dict | None:
             searching.paging(ctx, number, subject, params)
         for k, code in enumerate(sorted(params), 1):
             searching.parameter(ctx, f"{number}.8.4.{k}", subject, code, params)
+    operations.exercise(ctx, number, rtype, entry)
     if "delete" in codes and rtype in ctx.created:
         interactions.delete(ctx, number, rtype)
     return subject

@@ -31,6 +31,8 @@ def test_the_gateway_passes_every_check(gateway, tmp_path):
     # every group ran: REST truth (incl. each Patient parameter), validators, SMART, the battery
     assert {"1.1.1", "1.2.1", "1.2.2", "2.1", "2.2", "2.3", "2.4", "2.5", "4.1", "4.10", "4.15", "S.1"} <= numbers
     patient = next(c.number.rsplit(".", 1)[0] for c in report.checks if c.name.startswith("Patient: create"))
+    merged = [c for c in report.checks if c.name.startswith("Patient: $merge") or "merged" in c.name]
+    assert len(merged) == 3 and all(c.outcome == "pass" for c in merged)  # the advertised operation ran
     params = [c for c in report.checks if c.number.startswith(f"{patient}.8.4.")]
     assert len(params) == 12 and all(c.outcome == "pass" for c in params)
     junit, markdown = report.write(tmp_path)
@@ -95,3 +97,36 @@ def test_cli_exit_code_and_reports(serve, tmp_path):
     xml = (tmp_path / "conformance.xml").read_text()
     assert 'failures="1"' in xml and "1.1.1 GET metadata" in xml
     assert "| 1.1.1 | GET metadata answers 200 with a CapabilityStatement | FAIL |" in (tmp_path / "conformance.md").read_text()
+
+
+def test_an_advertised_operation_that_does_not_work_is_reported(serve):
+    """A server advertising Patient $merge that answers 501 fails check <type>.9.1."""
+    app = Flask("liar")
+    patients: dict[str, dict] = {}
+
+    @app.get("/fhir/metadata")
+    def metadata():
+        return _json(_statement({"type": "Patient", "interaction": [{"code": "create"}, {"code": "read"}],
+                                 "operation": [{"name": "merge", "definition":
+                                                "http://hl7.org/fhir/OperationDefinition/Patient-merge"}]}))
+
+    @app.post("/fhir/Patient")
+    def create():
+        body = dict(request.get_json(force=True), id=str(len(patients) + 1), meta={"versionId": "1"})
+        patients[body["id"]] = body
+        return _json(body, 201, Location=f"/fhir/Patient/{body['id']}/_history/1", ETag='W/"1"',
+                     **{"Last-Modified": "Tue, 24 Nov 2026 08:00:00 GMT"})
+
+    @app.get("/fhir/Patient/<rid>")
+    def read(rid):
+        return _json(patients[rid], ETag='W/"1"', **{"Last-Modified": "Tue, 24 Nov 2026 08:00:00 GMT"})
+
+    @app.post("/fhir/Patient/$merge")
+    def merge():
+        return _json({"resourceType": "OperationOutcome", "issue": [
+            {"severity": "error", "code": "not-supported", "diagnostics": "not really"}]}, 501)
+
+    base = serve(app) + "/fhir"
+    report = run(base, None)
+    failed = {c.number: c.name for c in report.failures}
+    assert any(name.startswith("Patient: $merge") for name in failed.values()), report.summary()
