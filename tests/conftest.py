@@ -109,3 +109,12 @@ def live_gateway(settings_overrides):
     yield base, application
     server.shutdown()
     application.extensions["fhir_gateway"].db.dispose()
+
+
+@pytest.fixture
+def ehr():
+    """The sandbox HL7 v2 EHR (MLLP + its HTTP inbox) on loopback, for tests that deliver to it."""
+    from conformance.sandbox.v2_ehr import V2Ehr
+    sandbox = V2Ehr("127.0.0.1").start()
+    yield sandbox
+    sandbox.stop()

@@ -10,7 +10,6 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conformance.sandbox.v2_ehr import V2Ehr
 from gateway.api.metrics import GatewayMetrics, metered_inbound
 from gateway.app import create_app
 from gateway.services.inbound import InboundApplier
@@ -111,13 +110,6 @@ def test_rate_limited_requests_are_counted_by_scope(settings_overrides):
 
 
 # --- deliveries and inbound messages, with the sandbox HL7 v2 EHR over real sockets -----------
-
-@pytest.fixture
-def ehr():
-    sandbox = V2Ehr("127.0.0.1").start()
-    yield sandbox
-    sandbox.stop()
-
 
 @pytest.fixture
 def gateway(ehr, settings_overrides):

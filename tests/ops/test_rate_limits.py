@@ -8,7 +8,6 @@ import urllib.request
 
 import pytest
 
-from conformance.sandbox.v2_ehr import V2Ehr
 from gateway.app import create_app
 from gateway.settings import ConfigError, settings_from_mapping
 
@@ -169,13 +168,6 @@ def test_unreachable_redis_stops_the_start_naming_the_key_not_the_password(setti
 
 
 # --- backend budgets: the sandbox HL7 v2 EHR over a real socket ---------------------------------
-
-@pytest.fixture
-def ehr():
-    sandbox = V2Ehr("127.0.0.1").start()
-    yield sandbox
-    sandbox.stop()
-
 
 def _inbox(ehr) -> list[dict]:
     with urllib.request.urlopen(ehr.inbox_url, timeout=5) as response:

@@ -20,13 +20,6 @@ PATIENT = {"resourceType": "Patient",
 
 
 @pytest.fixture
-def ehr():
-    sandbox = V2Ehr("127.0.0.1").start()
-    yield sandbox
-    sandbox.stop()
-
-
-@pytest.fixture
 def gateway(ehr, settings_overrides):
     overrides = dict(settings_overrides, backends=[{
         "name": "ehr", "dialect": "hl7v2", "profile": "hl7v2-generic@2.5.1-1.2.0",
