@@ -23,7 +23,7 @@ from gateway.api.smart import bp as smart_blueprint
 from gateway.auth import init_auth
 from gateway.auth.discovery import security_element
 from gateway.auth.tokens import AuthService
-from gateway.capability import build_capability, supported_interactions
+from gateway.capability import build_capability, supported_interactions, supported_operations
 from gateway.services.bundles import BundleProcessor
 from gateway.services.canonical import instant, utc_now
 from gateway.services.resources import FhirService
@@ -55,6 +55,7 @@ class Container:
     started: str
     auth: AuthService
     metrics: GatewayMetrics
+    operations: Mapping[str, frozenset[str]]  # type -> operations offered (computed at start)
 
     def capability(self, base_url: str) -> dict:
         statement = build_capability(self.settings, self.profiles, base_url, software_version(),
@@ -97,7 +98,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     metrics = GatewayMetrics.from_environment()
     fhir = FhirService(db, settings, supported, delivery=_delivery(settings, profiles, metrics))
     container = Container(settings, db, profiles, fhir, BundleProcessor(fhir), instant(utc_now()),
-                          AuthService(db, utc_now), metrics)
+                          AuthService(db, utc_now), metrics, supported_operations(settings, profiles))
 
     app = Flask("gateway")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

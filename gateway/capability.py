@@ -11,7 +11,7 @@ from typing import Mapping
 
 from gateway.resources import ResourceType, SearchParam, resource_types
 from gateway.settings import BackendSettings, ConfigError, Settings
-from translators.dialects import hl7v2
+from translators.dialects import carries
 from translators.types import Profile
 
 # Reads can always fall back to the local mirror; writes must go through the owning backend.
@@ -68,8 +68,7 @@ def served(settings: Settings, profiles: Mapping[str, Profile]) -> dict[str, dic
         # An operation is the gateway's own work on its store (declared by the local profile);
         # when a backend owns the type, it is offered only if that backend's dialect carries it.
         operations = [op for op in (mirror.operations if mirror else ())
-                      if owner_profile.dialect == "local"
-                      or (owner_profile.dialect == "hl7v2" and hl7v2.carries(owner_profile, rtype, op))]
+                      if owner_profile.dialect == "local" or carries(owner_profile, rtype, op)]
         out[rtype] = {"interactions": interactions, "search_params": params, "operations": operations,
                       "backend": owner.name, "profile": owner_profile.key}
     return out

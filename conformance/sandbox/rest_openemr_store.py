@@ -1,16 +1,16 @@
 """The OpenEMR-flavoured sandbox API's own SQLite store: patients, appointments, insurances.
 
-May import: stdlib (sqlite3, json, uuid). Patients get a numeric `pid` and a `uuid` (as in
+May import: stdlib (json, uuid), conformance.sandbox.rest_store (open_store). Patients get a numeric `pid` and a `uuid` (as in
 OpenEMR), appointments a numeric `pc_eid`, insurances a `uuid`; children keep their patient's
 uuid in `puuid`. All methods are thread-safe.
 """
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import uuid
 from pathlib import Path
+
+from conformance.sandbox.rest_store import open_store
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS oe_records (
@@ -22,11 +22,7 @@ KINDS = ("patient", "appointment", "insurance")
 
 class OpenEmrStore:
     def __init__(self, path: str | Path | None = None) -> None:
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
-        self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
+        self._db, self._lock = open_store(path, _SCHEMA)
 
     def create(self, kind: str, record: dict, puuid: str | None = None) -> dict:
         with self._lock:

@@ -24,6 +24,16 @@ SEARCH_COLUMNS = {"patients": ("last_name", "first_name", "date_of_birth", "char
                   "appointments": ("patient_id", "day", "status")}
 
 
+def open_store(path: str | Path | None, schema: str) -> tuple[sqlite3.Connection, threading.Lock]:
+    """A sandbox's SQLite store (a file, or in memory when `path` is None) with its schema, and
+    the lock that makes one connection safe across the server's threads."""
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
+    db.executescript(schema)
+    return db, threading.Lock()
+
+
 class DuplicateChartNumber(Exception):
     """Another patient already has this chart_number (the MRN is unique)."""
 
@@ -36,11 +46,7 @@ class RestStore:
     """Patients and appointments; all methods are thread-safe."""
 
     def __init__(self, path: str | Path | None = None) -> None:
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
-        self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
+        self._db, self._lock = open_store(path, _SCHEMA)
 
     def create(self, table: str, record: dict) -> dict:
         prefix = "p" if table == "patients" else "a"

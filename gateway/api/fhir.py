@@ -17,7 +17,6 @@ from gateway.api.responses import fhir_response, version_headers, write_response
 from gateway.auth.access import current_access
 from gateway.services.audit import Agent
 from gateway.services.compartment import patients_of
-from gateway.capability import supported_operations
 from gateway.errors import (BadRequest, Forbidden, Issue, MethodNotAllowed, UnsupportedMediaType,
                             operation_outcome)
 from gateway.services.merge import merge_patients
@@ -129,7 +128,7 @@ def patient_merge() -> Response:
         if access.patient_compartment("Patient", "update"):
             raise Forbidden("a patient/-scoped token may not merge patients")
     container = _container()
-    if "merge" not in supported_operations(container.settings, container.profiles).get("Patient", ()):
+    if "merge" not in container.operations.get("Patient", ()):
         raise MethodNotAllowed("Patient $merge is not offered: the backend owning Patient cannot carry a merge")
     return fhir_response(merge_patients(container.fhir, json_body(request), base_url=_base_url(), agent=_agent()))
 

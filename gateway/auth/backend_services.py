@@ -10,7 +10,6 @@ a URL the client did not register (no SSRF through the assertion).
 """
 from __future__ import annotations
 
-import base64
 import ipaddress
 import json
 import time
@@ -24,7 +23,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from gateway.auth.scopes import cap, parse_scopes
-from gateway.auth.tokens import AuthError, AuthService, _epoch
+from gateway.auth.tokens import AuthError, AuthService, _epoch, unverified_segment
 from gateway.store.auth import AuthRepository
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -87,12 +86,10 @@ class RemoteKeySets:
 
 
 def _header(assertion: str) -> dict:
-    try:
-        head = assertion.split(".")[0]
-        header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
-    except (IndexError, ValueError):
-        raise AuthError("invalid_client", "malformed client assertion", 401) from None
-    return header if isinstance(header, dict) else {}
+    header = unverified_segment(assertion, 0)
+    if header is None:
+        raise AuthError("invalid_client", "malformed client assertion", 401)
+    return header
 
 
 def _key_set(auth: AuthService, assertion: str, registered: str | None) -> KeySet:
@@ -154,11 +151,10 @@ def token_with_assertion(auth: AuthService, form: dict, token_url: str, aud: str
 
 def _unverified_issuer(assertion: str) -> str:
     """The iss claim, read before verification only to find which client's keys to use."""
-    try:
-        payload = assertion.split(".")[1]
-        return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))).get("iss", ""))
-    except (IndexError, ValueError):
-        raise AuthError("invalid_client", "malformed client assertion", 401) from None
+    payload = unverified_segment(assertion, 1)
+    if payload is None:
+        raise AuthError("invalid_client", "malformed client assertion", 401)
+    return str(payload.get("iss", ""))
 
 
 __all__ = ["add_jwks_client", "add_jwks_url_client", "check_jwks_url", "RemoteKeySets",

@@ -45,13 +45,32 @@ def _epoch(moment: datetime) -> int:
     return calendar.timegm(moment.utctimetuple())  # the clock is naive UTC
 
 
+def unverified_segment(token: str, index: int) -> dict | None:
+    """A JWT's header (0) or payload (1) as JSON, NOT verified: only for choosing keys, naming
+    a refused caller, or reading a token this process has just signed. None when malformed."""
+    try:
+        part = token.split(".")[index]
+        value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (IndexError, ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def _kid(token: str) -> str | None:
     """The kid in a JWT's header (None when there is none or the header is not JSON)."""
-    try:
-        header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return header.get("kid") if isinstance(header, dict) else None
+    return (unverified_segment(token, 0) or {}).get("kid")
+
+
+def _claims(c: dict) -> Claims:
+    return Claims(c["client_id"], c.get("role", ""), c.get("scope", ""), c["jti"], c["exp"],
+                  c.get("patient"), c.get("sub") if c.get("sub") != c["client_id"] else None,
+                  c.get("fhirUser"), c.get("iss", ""))
+
+
+def issued_claims(token: str) -> Claims:
+    """The claims of an access token this process has just issued (read, not verified: it
+    has not left the process), e.g. for the token endpoint's audit record."""
+    return _claims(unverified_segment(token, 1) or {})
 
 
 def hash_secret(secret: str) -> str:
@@ -121,11 +140,9 @@ class AuthService:
         return self._keys
 
     def _knows_kid(self, token: str) -> bool:
-        try:
-            header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
-        except (ValueError, UnicodeDecodeError):
+        if unverified_segment(token, 0) is None:
             return True  # malformed: let the decoder refuse it
-        return not isinstance(header, dict) or header.get("kid") in {k.kid for k in self._keys.keys}
+        return _kid(token) in {k.kid for k in self._keys.keys}
 
     def rotate_key(self) -> str:
         key = RSAKey.generate_key(2048, parameters={"kid": uuid.uuid4().hex[:16], "alg": "RS256", "use": "sig"})
@@ -282,9 +299,7 @@ class AuthService:
             raise AuthError("invalid_token", "token audience is not this server", 401)
         if not isinstance(c.get("exp"), int) or c["exp"] <= now:
             raise AuthError("invalid_token", "token expired", 401)
-        return Claims(c["client_id"], c.get("role", ""), c.get("scope", ""), c["jti"], c["exp"],
-                      c.get("patient"), c.get("sub") if c.get("sub") != c["client_id"] else None,
-                      c.get("fhirUser"), c.get("iss", ""))
+        return _claims(c)
 
     def introspect(self, token: str, aud: str) -> dict:
         """RFC 7662: an invalid, expired or revoked token answers exactly {"active": false}."""

@@ -18,9 +18,8 @@ from gateway.services.inbound import InboundApplier
 from gateway.services.interactions import Interactions
 from gateway.services.validation import validate_resource
 from gateway.store.backend_ids import BackendIdRepository
+from translators.dialects import RESULT_PARAMS
 
-# Parameters that shape the bundle (paging, sorting, summary): applied by the local search.
-RESULT_PARAMS = frozenset({"_count", "_sort", "_elements", "_summary", "_total", "_format"})
 
 
 def mirror_query(service, resource_type: str, params: list[tuple[str, str]]) -> list[str] | None:

@@ -17,12 +17,6 @@ from translators.types import Hl7v2Message, Profile, TranslateContext, Translati
 
 
 
-def carries(profile: Profile, resource_type: str, interaction: str) -> bool:
-    """Whether the profile has a message for this interaction (e.g. Patient merge -> A40)."""
-    spec = profile.data.get("hl7v2")
-    return isinstance(spec, dict) and interaction in spec.get("messages", {}).get(resource_type, {})
-
-
 def _spec(profile: Profile) -> dict:
     spec = profile.data.get("hl7v2")
     if not isinstance(spec, dict):

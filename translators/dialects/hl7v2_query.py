@@ -8,16 +8,12 @@ search using anything else is not sent (`translatable` says so) and the mirror a
 """
 from __future__ import annotations
 
-import re
-
+from translators.dialects import FULL_DATE, RESULT_PARAMS
 from translators.dialects.hl7v2 import _msh, _read_resource, _render_msh, _spec
 from translators.er7 import Delimiters, Message, SegmentBuilder, escape, parse
 from translators.transforms import TO_V2
 from translators.types import Hl7v2Message, Profile, QueryResult, TranslateContext, TranslationError
 
-_FULL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-# Result-shaping parameters the local search applies to what the EHR answered.
-RESULT_PARAMS = frozenset({"_count", "_sort", "_elements", "_summary", "_total", "_format"})
 
 
 def _rule(profile: Profile, rtype: str) -> dict | None:
@@ -38,7 +34,7 @@ def _criterion(profile: Profile, rule: dict, name: str, value: str, options: dic
         if bar and system != mrn_system:
             return None
         value = code
-    if name == "birthdate" and not _FULL_DATE.match(value):
+    if name == "birthdate" and not FULL_DATE.match(value):
         return None  # ge/le prefixes and year/month precision are ranges PDQ cannot express
     if "map" in param:
         value = _spec(profile)["value_maps"][param["map"]].get(value)

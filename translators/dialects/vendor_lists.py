@@ -9,15 +9,12 @@ answers with FHIR's matching to those criteria (`criteria_for`).
 """
 from __future__ import annotations
 
-import re
 
+from translators.dialects import FULL_DATE, RESULT_PARAMS
 from translators.dialects.vendor_json import VendorRequest, pointer_get, rest_spec
 from translators.types import Profile, TranslationError
 
 
-# Parameters that shape the bundle (paging, sorting, summary): applied by the gateway's search.
-RESULT_PARAMS = frozenset({"_count", "_sort", "_elements", "_summary", "_total", "_format"})
-_FULL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def criteria_for(profile: Profile, resource_type: str, params: list[tuple[str, str]],
@@ -44,7 +41,7 @@ def criteria_for(profile: Profile, resource_type: str, params: list[tuple[str, s
             if bar and system != mrn_system or not code:
                 return None  # another identifier system than the vendor's MRN
             value = code
-        elif name in ("birthdate", "date") and not _FULL_DATE.match(value):
+        elif name in ("birthdate", "date") and not FULL_DATE.match(value):
             return None
         criteria[wanted[name]] = value
     return criteria or None
