@@ -28,7 +28,10 @@ from gateway.services.bundles import BundleProcessor
 from gateway.services.canonical import instant, utc_now
 from gateway.services.resources import FhirService
 from gateway.settings import ConfigError, Settings, load_settings
+from gateway.store.audit_drain import drain_journal
+from gateway.store.audit_journal import AuditJournal
 from gateway.store.db import Database
+from gateway.sync.audit_drainer import AuditDrainer
 from gateway.sync.budget import BackendBudgets
 from gateway.sync.router import Router
 from gateway.store.migrate import current_revision, head_revision
@@ -87,6 +90,18 @@ def _delivery(settings: Settings, profiles: Mapping[str, Profile], metrics: Gate
     return MeteredDelivery(Router(settings, profiles, budgets), metrics)
 
 
+def _audit_journal(settings: Settings, db: Database):
+    """The read-audit journal and the hook that wakes its background drainer (None and a
+    no-op when reads are audited inline)."""
+    if settings.audit_reads != "journal":
+        return None, lambda: None
+    journal = AuditJournal(settings.resolved_audit_journal_dir, fsync=settings.audit_journal_fsync)
+    drainer = AuditDrainer(lambda: drain_journal(db, journal),
+                           settings.audit_drain_interval_ms / 1000)
+    db.on_dispose(drainer.stop)
+    return journal, drainer.wake
+
+
 def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     """Build the gateway app from settings (a Settings, a mapping of overrides, or the env)."""
     settings = _settings(config)
@@ -96,7 +111,11 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     _check_schema(db)
     supported = supported_interactions(settings, profiles)  # raises ConfigError if a profile lies
     metrics = GatewayMetrics.from_environment()
-    fhir = FhirService(db, settings, supported, delivery=_delivery(settings, profiles, metrics))
+    journal, journaled = _audit_journal(settings, db)
+    fhir = FhirService(db, settings, supported, delivery=_delivery(settings, profiles, metrics),
+                       journal=journal, journaled=journaled)
+    if journal is not None and journal.segments():
+        journaled()  # events a previous process left in the journal: chain them now
     container = Container(settings, db, profiles, fhir, BundleProcessor(fhir), instant(utc_now()),
                           AuthService(db, utc_now), metrics, supported_operations(settings, profiles))
 

@@ -64,9 +64,27 @@ def _db_reindex(db, batch_size: int) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
+    """`audit drain` chains the journaled read events now; `audit verify` drains first, then
+    walks the chain (so it proves every event recorded so far, journaled ones included)."""
     from gateway.store.audit import AuditRepository
+    from gateway.store.audit_drain import backlog_bytes, drain_journal
+    from gateway.store.audit_journal import AuditJournal
     from gateway.store.db import Database
-    db = Database(load_settings().resolved_database_url)
+    settings = load_settings()
+    db = Database(settings.resolved_database_url)
+    journal_dir = Path(settings.resolved_audit_journal_dir)
+    drained = None
+    if journal_dir.is_dir():
+        journal = AuditJournal(journal_dir)
+        drained = drain_journal(db, journal)
+        left = backlog_bytes(db, journal)
+    if args.action == "drain":
+        db.dispose()
+        print(json.dumps({"drained": drained.drained if drained else 0,
+                          "segments_removed": drained.removed if drained else 0,
+                          "unreadable_lines": drained.unreadable if drained else 0,
+                          "backlog_bytes": left if drained else 0}))
+        return 0
     with db.read() as session:
         result = AuditRepository(session).verify()
     db.dispose()
@@ -307,7 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev_cert.set_defaults(func=_cmd_dev_cert)
 
     audit = sub.add_parser("audit", help="audit trail tools")
-    audit.add_argument("action", choices=["verify"], help="prove the hash chain is intact")
+    audit.add_argument("action", choices=["verify", "drain"],
+                       help="verify: prove the hash chain is intact (after a drain); drain: chain "
+                            "the journaled read events now")
     audit.set_defaults(func=_cmd_audit)
 
     demo = sub.add_parser("demo", help="run the whole embedded stack on loopback with demo data")

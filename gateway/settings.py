@@ -54,6 +54,17 @@ class Settings:
     rate_limit_token: str = "30/minute"  # per address on the OAuth POSTs (token, login form)
     rate_limit_prefix: str = "fhir-gateway"  # storage key prefix (several gateways, one Redis)
     metrics: str = "on"  # GET /metrics (Prometheus text); "off" removes the route
+    # Read AuditEvents: "journal" = appended to a local durable journal before the response
+    # and chained in the background (gateway.store.audit_journal); "inline" = committed into
+    # the chain in a transaction of their own before the response. Writes are always inline.
+    audit_reads: str = "journal"
+    audit_journal_dir: str = ""  # "" = <data_dir>/audit-journal (a local disk: flock)
+    audit_journal_fsync: bool = False  # true: fsync each event (survives power loss, slower)
+    audit_drain_interval_ms: int = 500
+
+    @property
+    def resolved_audit_journal_dir(self) -> str:
+        return self.audit_journal_dir or str(Path(self.data_dir).resolve() / "audit-journal")
 
     @property
     def resolved_database_url(self) -> str:
@@ -69,6 +80,7 @@ _CHOICES = {
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
     "rate_limit": ("on", "off"),
     "metrics": ("on", "off"),
+    "audit_reads": ("journal", "inline"),
 }
 # The limits library's notation ("10/second", "600 per minute", "5/2 hours; 100/day"), checked
 # here so a typo stops the start-up instead of surfacing on the first request.

@@ -27,7 +27,9 @@ from gateway.services.interactions import Interactions, WriteResult, live, parse
 from gateway.services.search import run_search
 from gateway.services.validation import validate_resource
 from gateway.settings import Settings
-from gateway.store.audit import AuditRepository, ChainCheck
+from gateway.store.audit import AuditRecord, AuditRepository, ChainCheck
+from gateway.store.audit_drain import DrainResult, drain_journal
+from gateway.store.audit_journal import AuditJournal
 from gateway.store.db import Database
 from gateway.store.resources import StoredResource
 
@@ -59,12 +61,18 @@ class FhirService:
 
     def __init__(self, db: Database, settings: Settings,
                  supported: Mapping[str, frozenset[str]],
-                 clock: Callable = utc_now, delivery: Delivery | None = None) -> None:
+                 clock: Callable = utc_now, delivery: Delivery | None = None,
+                 journal: AuditJournal | None = None,
+                 journaled: Callable[[], None] = lambda: None) -> None:
         self.db = db
         self.settings = settings
         self.supported = supported  # resource type -> interactions the active profiles serve
         self.clock = clock
         self.delivery = delivery or LocalOnly()
+        # Reads' AuditEvents go to the journal (see store.audit_journal) when there is one,
+        # else into the chain in a transaction of their own; `journaled` wakes the drainer.
+        self.journal = journal
+        self.journaled = journaled
 
     def interactions(self, session, base_url: str = "") -> Interactions:
         """Interactions on `session` whose writes are pushed to the owning backend."""
@@ -112,8 +120,22 @@ class FhirService:
                 yield session, note
         row = audit.build_record(agent, interaction, note.status, self.clock(), note.resources,
                                  extra_refs=list(refs), query=query)
+        if self.journal is not None:
+            self._journal(row)
+            return
         with self.db.direct() as direct:
             direct.append_audit(row)
+
+    def _journal(self, row: AuditRecord) -> None:
+        """The read's AuditEvent, durable in the journal before the response leaves."""
+        self.journal.append(row)
+        self.journaled()
+
+    def drain_audit(self) -> DrainResult:
+        """Chain every journaled AuditEvent now (before the trail is searched or verified)."""
+        if self.journal is None:
+            return DrainResult()
+        return drain_journal(self.db, self.journal)
 
     @contextmanager
     def _audit_failures(self, agent: Agent, interaction: str, refs: tuple[str, ...],
@@ -140,6 +162,7 @@ class FhirService:
     def read(self, resource_type: str, resource_id: str, agent: Agent = Agent()) -> StoredResource:
         refs = (f"{resource_type}/{resource_id}",)
         if resource_type == "AuditEvent":
+            self.drain_audit()  # an auditor sees every event recorded before the request
             with self.read_unit(agent, "read", refs=refs) as (session, _note):
                 self.check(resource_type, "read")
                 return self._read_audit(session, resource_id)
@@ -148,8 +171,12 @@ class FhirService:
         with self._audit_failures(agent, "read", refs, None), self.db.direct() as direct:
             self.check(resource_type, "read")
             stored = live(direct.current(resource_type, resource_id), resource_type, resource_id)
-            direct.append_audit(audit.build_record(agent, "read", 200, self.clock(),
-                                                   [_touched(stored)], extra_refs=list(refs)))
+            row = audit.build_record(agent, "read", 200, self.clock(), [_touched(stored)],
+                                     extra_refs=list(refs))
+            if self.journal is not None:
+                self._journal(row)
+            else:
+                direct.append_audit(row)
         return stored
 
     def vread(self, resource_type: str, resource_id: str, version: str,
@@ -191,6 +218,8 @@ class FhirService:
                handling: str, compartment: tuple[str, str] | None = None,
                agent: Agent = Agent()) -> dict:
         query = f"{resource_type}?" + "&".join(f"{k}={v}" for k, v in params)
+        if resource_type == "AuditEvent":
+            self.drain_audit()
         if compartment is None and "search-type" in self.supported.get(resource_type, ()):
             answered = mirror_query(self, resource_type, params)  # the EHR answers, if it can
             params = params if answered is None else restricted_params(params, answered)
@@ -230,6 +259,7 @@ class FhirService:
         return StoredResource(0, "AuditEvent", audit_id, 1, moment, False, content)
 
     def verify_audit_chain(self) -> ChainCheck:
+        self.drain_audit()
         with self.db.read() as session:
             return AuditRepository(session).verify()
 

@@ -12,7 +12,7 @@ import struct
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
@@ -89,6 +89,12 @@ class Database:
         self._writes_since_look = 0  # per process after a fork; a race only delays a look
         self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
         self._statements = Statements(self.engine.dialect)
+        self._on_dispose: list[Callable[[], None]] = []  # users of this db that must stop first
+
+    def on_dispose(self, callback: Callable[[], None]) -> None:
+        """Run `callback` when the database is disposed, before its pools close (a background
+        drainer stops here, so it never writes into a database its app has let go of)."""
+        self._on_dispose.append(callback)
 
     @property
     def dialect(self) -> str:
@@ -194,6 +200,8 @@ class Database:
             connection.close()
 
     def dispose(self) -> None:
+        while self._on_dispose:
+            self._on_dispose.pop()()
         self.engine.dispose()
         self.read_engine.dispose()
         self.statement_engine.dispose()

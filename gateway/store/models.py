@@ -158,6 +158,15 @@ class AuditEntityRow(Base):
                       Index("ix_audit_entities_patient", "patient"),)
 
 
+class AuditJournalSegmentRow(Base):
+    """How far the drainer moved one audit journal segment into audit_events (byte offset),
+    written in the same transaction as the events: each journal line is chained exactly once."""
+
+    __tablename__ = "audit_journal_segments"
+    segment: Mapped[str] = mapped_column(String(255), primary_key=True)  # file name
+    drained_to: Mapped[int] = mapped_column(BigInteger)
+
+
 class InboundMessageRow(Base):
     """Every message a backend sent us, raw, before translation: nothing it carried (Z-segments
     included) is lost even when translation fails, and failures can be replayed later."""
