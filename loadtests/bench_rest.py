@@ -3,7 +3,8 @@
 Both run under gunicorn with the same settings (sync workers) on loopback; the same load
 generator drives both in one run, and the figures are reported as ratios (never asserted).
 Usage: python loadtests/bench_rest.py [--seconds 8] [--concurrency 4] [--workers 2] [--patients 1000]
-                                      [--auth off|on] [--scenarios read,search,create] [--rounds 1]
+                                      [--auth off|on] [--rate-limit off|on] [--audit-reads journal|inline]
+                                      [--scenarios read,search,create] [--rounds 1]
 With --rounds N each scenario alternates bare and gateway N times and reports the medians, which
 steadies the ratio on a machine shared with other work.
 """
@@ -112,6 +113,9 @@ def main() -> None:
                         help="on: every request carries a bearer token the gateway verifies")
     parser.add_argument("--rate-limit", choices=["off", "on"], default="off",
                         help="on: the inbound limits run (memory storage, a budget far above the load)")
+    parser.add_argument("--audit-reads", choices=["journal", "inline"], default="journal",
+                        help="inline: each read commits its AuditEvent before answering "
+                             "(the pre-journal behaviour), for comparison")
     parser.add_argument("--scenarios", default="read,search,create")
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
@@ -124,7 +128,7 @@ def main() -> None:
     base_url = f"http://127.0.0.1:{gw_port}/fhir"
     config.write_text(f'data_dir = "{tmp}"\nauth = "{args.auth}"\nlog_level = "WARNING"\n'
                       f'rate_limit = "{args.rate_limit}"\nrate_limit_default = "100000000/minute"\n'
-                      f'base_url = "{base_url}"\n')
+                      f'base_url = "{base_url}"\naudit_reads = "{args.audit_reads}"\n')
     env = dict(os.environ, GATEWAY_CONFIG=str(config), BENCH_BODIES=str(tmp / "bodies.json"))
     from gateway.store.migrate import upgrade
     upgrade(f"sqlite:///{tmp / 'gateway.db'}")
@@ -142,7 +146,8 @@ def main() -> None:
         scenarios = [("read", "GET", f"/fhir/Patient/{first}", None, 0.60),
                      ("search", "GET", "/fhir/Patient?family=Family007&_count=10", None, 0.30),
                      ("create", "POST", "/fhir/Patient", create_body, 0.08)]
-        print(f"rate limit {args.rate_limit}, auth {args.auth}, {args.workers} sync workers, {args.concurrency} clients, "
+        print(f"rate limit {args.rate_limit}, auth {args.auth}, read audit {args.audit_reads}, "
+              f"{args.workers} sync workers, {args.concurrency} clients, "
               f"{args.patients} patients, {args.rounds} round(s) of {args.seconds:g} s")
         print(f"{'scenario':8} {'bare rps':>9} {'gw rps':>8} {'ratio':>6} {'goal':>5} "
               f"{'gw p50':>7} {'gw p99':>7} {'p99/p50':>7}")
