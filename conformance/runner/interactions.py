@@ -8,6 +8,8 @@ Rules: FHIR R4 http.html (create 3.1.0.8, read 3.1.0.1, vread 3.1.0.2, update 3.
 """
 from __future__ import annotations
 
+import json
+
 from conformance.runner import expect
 from conformance.runner.context import Context
 from conformance.runner.http import body_of
@@ -43,15 +45,17 @@ def create(ctx: Context, number: str, rtype: str, copy: int = 0, check: bool = T
 
 
 def existing(ctx: Context, number: str, rtype: str) -> dict | None:
-    """A type the client may not create (AuditEvent): take one the server already holds."""
-    response = ctx.http.get(rtype, params={"_count": "1"})
+    """A type the client may not create (AuditEvent): take one the server already holds, the
+    richest of the newest 50 (most elements, so that most search parameters have a value)."""
+    response = ctx.http.get(rtype, params={"_count": "50"})
     found = [e["resource"] for e in (body_of(response) or {}).get("entry", [])
              if e.get("resource", {}).get("resourceType") == rtype]
     if not found:
         ctx.skip(f"{number}.0", f"{rtype}: find an instance to exercise", f"search found none (HTTP {response.status_code})")
         return None
-    ctx.check(f"{number}.0", f"{rtype}: an existing instance is found to exercise", True, found[0]["id"])
-    return found[0]
+    richest = max(found, key=lambda r: (len(r), len(json.dumps(r))))
+    ctx.check(f"{number}.0", f"{rtype}: an existing instance is found to exercise", True, richest["id"])
+    return richest
 
 
 def read(ctx: Context, number: str, subject: dict) -> None:
