@@ -26,6 +26,7 @@ from gateway.auth.tokens import AuthService
 from gateway.capability import build_capability, supported_interactions, supported_operations
 from gateway.services.bundles import BundleProcessor
 from gateway.services.canonical import instant, utc_now
+from gateway.services.ops_state import OpsStateReader
 from gateway.services.resources import FhirService
 from gateway.settings import ConfigError, Settings, load_settings
 from gateway.store.audit_drain import drain_journal
@@ -112,6 +113,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     supported = supported_interactions(settings, profiles)  # raises ConfigError if a profile lies
     metrics = GatewayMetrics.from_environment()
     journal, journaled = _audit_journal(settings, db)
+    metrics.state = OpsStateReader(db, journal).read
     fhir = FhirService(db, settings, supported, delivery=_delivery(settings, profiles, metrics),
                        journal=journal, journaled=journaled)
     if journal is not None and journal.segments():

@@ -229,6 +229,68 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scheduler(settings):
+    """The scheduler over the configured housekeeping jobs, on a migrated database."""
+    from gateway.store.db import Database
+    from gateway.store.migrate import current_revision, head_revision
+    from gateway.sync.housekeeping import housekeeping_jobs
+    from gateway.sync.scheduler import Scheduler
+    db = Database(settings.resolved_database_url)
+    if current_revision(db.engine) != head_revision():
+        db.dispose()
+        raise ConfigError("database_url: the database is not at the current migration; run "
+                          "`fhir-gateway db upgrade`")
+    return Scheduler(db, housekeeping_jobs(settings, db))
+
+
+def _cmd_scheduler(args: argparse.Namespace) -> int:
+    """Run due jobs every scheduler_interval_seconds until SIGTERM (or one pass with --once)."""
+    import signal
+    import threading
+    settings = load_settings()
+    scheduler = _scheduler(settings)
+    try:
+        if args.once:
+            runs = scheduler.run_due()
+            print(json.dumps({"ran": [r.name for r in runs if r.ran],
+                              "failed": [r.name for r in runs if r.ran and not r.ok]}))
+            return 0 if all(r.ok is not False for r in runs) else 1
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        print(json.dumps({"scheduler": scheduler.holder,
+                          "jobs": [job.name for job in scheduler.jobs]}), flush=True)
+        scheduler.serve(stop, settings.scheduler_interval_seconds)
+        return 0
+    finally:
+        scheduler.db.dispose()
+
+
+def _cmd_jobs(args: argparse.Namespace) -> int:
+    """`jobs list`: schedule and last outcomes; `jobs run NAME`: run one now."""
+    scheduler = _scheduler(load_settings())
+    try:
+        if args.action == "list":
+            print(json.dumps({"jobs": scheduler.status()}, indent=2))
+            return 0
+        if not args.name:
+            print("jobs run needs a job name: " + ", ".join(j.name for j in scheduler.jobs), file=sys.stderr)
+            return 2
+        try:
+            run = scheduler.run_now(args.name)
+        except KeyError:
+            print(f"no enabled job named {args.name!r}; enabled: "
+                  + ", ".join(j.name for j in scheduler.jobs), file=sys.stderr)
+            return 2
+        if not run.ran:
+            print(f"job {args.name} is running elsewhere (its lease is held)", file=sys.stderr)
+            return 1
+        print(json.dumps({"job": run.name, "ok": run.ok, "detail": run.detail}))
+        return 0 if run.ok else 1
+    finally:
+        scheduler.db.dispose()
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo
     return run_demo(port=args.port, data_dir=args.data_dir, host=args.host)
@@ -329,6 +391,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="verify: prove the hash chain is intact (after a drain); drain: chain "
                             "the journaled read events now")
     audit.set_defaults(func=_cmd_audit)
+
+    scheduler = sub.add_parser("scheduler", help="run the scheduled batch jobs (housekeeping)")
+    scheduler.add_argument("--once", action="store_true", help="one pass over the due jobs, then exit")
+    scheduler.set_defaults(func=_cmd_scheduler)
+
+    jobs = sub.add_parser("jobs", help="the scheduled jobs: their state, or run one now")
+    jobs.add_argument("action", choices=["list", "run"])
+    jobs.add_argument("name", nargs="?")
+    jobs.set_defaults(func=_cmd_jobs)
 
     demo = sub.add_parser("demo", help="run the whole embedded stack on loopback with demo data")
     demo.add_argument("--host", default="127.0.0.1")

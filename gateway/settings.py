@@ -61,6 +61,13 @@ class Settings:
     audit_journal_dir: str = ""  # "" = <data_dir>/audit-journal (a local disk: flock)
     audit_journal_fsync: bool = False  # true: fsync each event (survives power loss, slower)
     audit_drain_interval_ms: int = 500
+    # Scheduled batch jobs (gateway.sync.housekeeping), run by `fhir-gateway scheduler`:
+    # an interval such as "90s", "15m", "1h", "1d", or "off".
+    job_auth_housekeeping: str = "1h"
+    job_audit_drain: str = "1m"
+    job_audit_verify: str = "1d"
+    job_db_analyze: str = "1d"
+    scheduler_interval_seconds: int = 5  # how often a scheduler looks for due jobs
 
     @property
     def resolved_audit_journal_dir(self) -> str:
@@ -118,9 +125,28 @@ def _coerce(key: str, value: Any) -> Any:
         raise ConfigError(f"{key}: must be one of {', '.join(_CHOICES[key])}, got {value!r}")
     if key in _RATE_LIMIT_KEYS:
         _check_rate_limit(key, value)
+    if key.startswith("job_"):
+        try:
+            interval_seconds(value)
+        except ValueError:
+            raise ConfigError(f"{key}: expected an interval such as '90s', '15m', '1h', '1d' "
+                              f"or 'off', got {value!r}") from None
     if key == "rate_limit_storage" and not value.startswith(_LIMIT_STORAGES):
         raise ConfigError(f"{key}: expected memory:// or a redis:// URL, got {value.split('@')[-1]!r}")
     return value
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def interval_seconds(value: str) -> int | None:
+    """A job interval: "90s", "15m", "1h", "1d" -> seconds; "off" -> None; else ValueError."""
+    text = value.strip().lower()
+    if text == "off":
+        return None
+    if len(text) < 2 or text[-1] not in _UNITS or not text[:-1].isdigit() or int(text[:-1]) <= 0:
+        raise ValueError(value)
+    return int(text[:-1]) * _UNITS[text[-1]]
 
 
 def _check_rate_limit(key: str, value: Any) -> None:

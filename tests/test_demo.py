@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -83,6 +84,19 @@ def test_demo_starts_seeds_serves_and_stops(tmp_path):
         assert _get(f"{base}/Patient?family=Feedley", token)["total"] == 1
         audit = _get(f"{base}/AuditEvent?entity=Patient/{found['entry'][0]['resource']['id']}", token)
         assert audit["total"] >= 1  # the demo token's client is integration_admin: sees the trail
+        # the scheduler child runs the housekeeping jobs; `jobs list` under the printed env sees them
+        jobs = {}
+        for _ in range(40):
+            listed = subprocess.run([sys.executable, "-m", "gateway.cli", "jobs", "list"],
+                                    env=dict(env, **info["env"]), capture_output=True, text=True,
+                                    timeout=60)
+            assert listed.returncode == 0, listed.stderr
+            jobs = {j["name"]: j for j in json.loads(listed.stdout)["jobs"]}
+            if all(j["runs"] >= 1 for j in jobs.values()):
+                break
+            time.sleep(0.5)
+        assert set(jobs) >= {"auth-housekeeping", "audit-drain", "audit-verify", "db-analyze"}
+        assert all(j["runs"] >= 1 and j["last_outcome"] == "ok" for j in jobs.values()), jobs
         urls = [base, info["sandbox_rest"], info["sandbox_v2_inbox"], f"http://{host}:{port}/"]
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -91,7 +105,7 @@ def test_demo_starts_seeds_serves_and_stops(tmp_path):
     assert not any(_port_open(u) for u in urls), "a demo child process is still listening"
     # No PHI in the gateway's own logs (HIPAA 164.312(b) audit is in the AuditEvent table, not logs)
     logs = "".join((tmp_path / "demo" / name).read_text(errors="replace")
-                   for name in ("gateway.log", "listener.log"))
+                   for name in ("gateway.log", "listener.log", "scheduler.log"))
     logs += proc.stderr.read()
     for phi in ("Rivera", "Okafor", "Nguyen", "Feedley", "1985-03-14", "19850314", "1972-11-02",
                 "MRN-DEMO-1", "MRN-FEED-1", "Main St", "555 0101"):

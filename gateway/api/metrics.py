@@ -17,6 +17,7 @@ from typing import Callable
 from flask import Flask, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess
+from prometheus_client.core import GaugeMetricFamily
 
 from gateway.delivery import Delivery, DeliveryRefused, DeliveryUnavailable
 from gateway.sync.budget import BackendThrottled
@@ -49,6 +50,8 @@ class GatewayMetrics:
                                "HL7 v2 messages received from a backend, by the ACK code answered",
                                ["backend", "ack"], registry=registry)
 
+        self.state: Callable[[], object] | None = None  # OpsState reader, set by create_app
+
     @classmethod
     def from_environment(cls) -> "GatewayMetrics":
         return cls(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None)
@@ -57,8 +60,53 @@ class GatewayMetrics:
         if self.multiproc_dir:
             merged = CollectorRegistry()
             multiprocess.MultiProcessCollector(merged, path=self.multiproc_dir)
-            return generate_latest(merged)
-        return generate_latest(self.registry)
+            text = generate_latest(merged)
+        else:
+            text = generate_latest(self.registry)
+        if self.state is not None:  # gauges read from the database and journal at scrape time
+            scraped = CollectorRegistry()
+            scraped.register(_StateCollector(self.state))
+            text += generate_latest(scraped)
+        return text
+
+
+class _StateCollector:
+    """Scheduled-job health and the audit journal backlog, as gauges read at scrape time.
+    A failed read is reported as fhir_gateway_state_up 0 instead of failing the scrape."""
+
+    def __init__(self, read: Callable[[], object]) -> None:
+        self.read = read
+
+    def collect(self):
+        up = GaugeMetricFamily("fhir_gateway_state_up",
+                               "1 when the operational state (jobs, journal) could be read")
+        try:
+            state = self.read()
+        except Exception:  # the database is down: the HTTP metrics still matter
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        success = GaugeMetricFamily("fhir_gateway_job_last_success_timestamp_seconds",
+                                    "When each scheduled job last succeeded (Unix time)", labels=["job"])
+        failing = GaugeMetricFamily("fhir_gateway_job_consecutive_failures",
+                                    "Failed runs of each scheduled job since its last success",
+                                    labels=["job"])
+        runs = GaugeMetricFamily("fhir_gateway_job_runs", "Runs of each scheduled job", labels=["job"])
+        for job in state.jobs:
+            if job.last_success_epoch is not None:
+                success.add_metric([job.name], job.last_success_epoch)
+            failing.add_metric([job.name], job.consecutive_failures)
+            runs.add_metric([job.name], job.runs)
+        yield success
+        yield failing
+        yield runs
+        if state.audit_backlog_bytes is not None:
+            backlog = GaugeMetricFamily("fhir_gateway_audit_journal_backlog_bytes",
+                                        "Journaled read audit events not chained yet (bytes)")
+            backlog.add_metric([], state.audit_backlog_bytes)
+            yield backlog
 
 
 _CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")

@@ -5,7 +5,7 @@ May import: sqlalchemy, stdlib, gateway.store.models.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -97,3 +97,21 @@ class AuthRepository:
         row.used = True
         self.session.flush()
         return row
+
+    def purge_expired(self, now: datetime) -> dict[str, int]:
+        """Delete what can no longer be used: authorization codes, launch contexts, refresh
+        tokens and replay-guard assertions past their expiry, and revocations of tokens that
+        have expired anyway (an expired token is refused without its revocation row)."""
+        # Replay guards and revocations are kept an hour past expiry: token and assertion
+        # checks allow some clock skew, and the guard must outlive every moment of acceptance.
+        guarded = now - timedelta(hours=1)
+        counts = {}
+        for label, model, before in (("auth_codes", AuthCodeRow, now),
+                                     ("launch_contexts", LaunchContextRow, now),
+                                     ("refresh_tokens", RefreshTokenRow, now),
+                                     ("used_assertions", UsedAssertionRow, guarded),
+                                     ("revoked_tokens", RevokedTokenRow, guarded)):
+            result = self.session.execute(delete(model).where(model.expires < before)
+                                          .execution_options(synchronize_session=False))
+            counts[label] = result.rowcount
+        return counts

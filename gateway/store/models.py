@@ -167,6 +167,26 @@ class AuditJournalSegmentRow(Base):
     drained_to: Mapped[int] = mapped_column(BigInteger)
 
 
+class ScheduledJobRow(Base):
+    """One scheduled batch job's state, shared by every scheduler process: when it is next due,
+    who holds its lease (so two schedulers never run it at once, and a crashed one's lease
+    expires), and how its last run ended (figures only, never PHI)."""
+
+    __tablename__ = "scheduled_jobs"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_run_at: Mapped[datetime] = mapped_column(DateTime)
+    lease_holder: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    last_started: Mapped[datetime | None] = mapped_column(DateTime)
+    last_finished: Mapped[datetime | None] = mapped_column(DateTime)
+    last_success: Mapped[datetime | None] = mapped_column(DateTime)
+    last_outcome: Mapped[str | None] = mapped_column(String(16))  # ok | failed
+    last_detail: Mapped[str | None] = mapped_column(String(1000))  # JSON figures or error class
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class InboundMessageRow(Base):
     """Every message a backend sent us, raw, before translation: nothing it carried (Z-segments
     included) is lost even when translation fails, and failures can be replayed later."""

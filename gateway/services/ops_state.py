@@ -1,0 +1,47 @@
+"""Operational state read at scrape time: scheduled jobs' health and the audit journal backlog.
+
+May import: stdlib, gateway.store. /metrics asks this on every scrape (a couple of small
+queries), so gauges are true of the database and journal now, whichever process did the work.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from gateway.store.audit_drain import backlog_bytes
+from gateway.store.audit_journal import AuditJournal
+from gateway.store.db import Database
+from gateway.store.jobs import JobRepository
+
+
+_EPOCH = datetime(1970, 1, 1)  # stored times are naive UTC
+
+
+@dataclass(frozen=True)
+class JobState:
+    name: str
+    last_success_epoch: float | None  # None: never succeeded
+    consecutive_failures: int
+    runs: int
+
+
+@dataclass(frozen=True)
+class OpsState:
+    jobs: list[JobState]
+    audit_backlog_bytes: int | None  # None: reads are audited inline (no journal)
+
+
+class OpsStateReader:
+    def __init__(self, db: Database, journal: AuditJournal | None) -> None:
+        self.db, self.journal = db, journal
+
+    def read(self) -> OpsState:
+        with self.db.read() as session:
+            rows = JobRepository(session).all()
+            jobs = [JobState(row.name,
+                             None if row.last_success is None
+                             else (row.last_success - _EPOCH).total_seconds(),
+                             row.consecutive_failures, row.runs) for row in rows]
+        backlog = backlog_bytes(self.db, self.journal) if self.journal is not None else None
+        return OpsState(jobs, backlog)
+
