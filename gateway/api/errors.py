@@ -28,7 +28,8 @@ _WERKZEUG_CODES = {404: "not-found", 405: "not-supported", 413: "too-costly", 41
 
 def _audit_refusal(status: int, description: str) -> None:
     """Calls refused before reaching a service (bad body, media type, size) are audited too."""
-    if not request.path.startswith("/fhir") or "/metadata" in request.path or "/.well-known" in request.path:
+    if not request.path.startswith(("/fhir", "/admin")) or "/metadata" in request.path \
+            or "/.well-known" in request.path:
         return
     container = current_app.extensions.get("fhir_gateway")
     if container is not None:
