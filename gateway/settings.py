@@ -68,6 +68,14 @@ class Settings:
     job_audit_verify: str = "1d"
     job_db_analyze: str = "1d"
     scheduler_interval_seconds: int = 5  # how often a scheduler looks for due jobs
+    # Subscriptions (R4 rest-hook) and `fhir-gateway notifier`, which sends their notifications.
+    subscription_allow_http: bool = False  # true: http endpoints beyond loopback (never PHI on a network!)
+    subscription_error_after: int = 3  # consecutive failed attempts that set status error
+    notifier_max_attempts: int = 8  # tries of one notification before it is dead-lettered
+    notifier_max_age: str = "24h"  # or dead-lettered once this old (an interval like job_*)
+    notifier_retry_base_seconds: int = 30  # first retry within this; doubling (full jitter)
+    notifier_retry_cap_seconds: int = 3600  # longest wait between two tries
+    notifier_interval_seconds: int = 2  # how often a notifier looks for due notifications
 
     @property
     def resolved_audit_journal_dir(self) -> str:
@@ -125,7 +133,7 @@ def _coerce(key: str, value: Any) -> Any:
         raise ConfigError(f"{key}: must be one of {', '.join(_CHOICES[key])}, got {value!r}")
     if key in _RATE_LIMIT_KEYS:
         _check_rate_limit(key, value)
-    if key.startswith("job_"):
+    if key.startswith("job_") or key == "notifier_max_age":
         try:
             interval_seconds(value)
         except ValueError:
@@ -201,7 +209,7 @@ def settings_from_mapping(values: Mapping[str, Any]) -> Settings:
         raise ConfigError("backends: backend names must be unique")
     if not any(b.name == "local" for b in backends):
         # The local store is always there: it mirrors what the backends cannot answer.
-        backends = (BackendSettings(name="local", dialect="local", profile="local-store@1.2.0"),) + backends
+        backends = (BackendSettings(name="local", dialect="local", profile="local-store@1.3.0"),) + backends
     settings = Settings(**scalars, backends=backends)
     if settings.default_backend not in {b.name for b in backends}:
         raise ConfigError(f"default_backend: no backend named {settings.default_backend!r}")

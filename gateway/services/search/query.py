@@ -26,7 +26,8 @@ DATES = DateIndexRow.__table__
 REFERENCES = ReferenceIndexRow.__table__
 
 _MIN = datetime(1, 1, 1)
-_MODELS = {"token": TOKENS, "string": STRINGS, "date": DATES, "reference": REFERENCES}
+_MODELS = {"token": TOKENS, "string": STRINGS, "date": DATES, "reference": REFERENCES,
+           "uri": TOKENS}  # uri values are indexed as tokens without a system
 
 
 def _indexed(model, rtype, code, *conditions):
@@ -144,7 +145,7 @@ def criterion_part(criterion: Criterion, base_url: str, rtype: str) -> Part:
         return _missing(rtype, criterion)
     parts = []
     for value in criterion.values:
-        if kind == "token":
+        if kind in ("token", "uri"):
             parts.append(_token_value(rtype, code, value))
         elif kind == "string":
             parts.append(_string_value(rtype, code, modifier, value))
