@@ -26,6 +26,7 @@ from gateway.store.notifications import NotificationRepository
 from gateway.store.resources import ResourceRepository
 
 WATCHED_STATUSES = ("active", "error")  # error: still tried, so a success can clear it
+_CHANGED = "gateway.subscriptions_changed"  # Session.info key: this transaction wrote one
 
 
 @dataclass(frozen=True)
@@ -65,17 +66,22 @@ class Notifications:
 
     def active(self, session, resource_type: str) -> tuple[Watching, ...]:
         repo = NotificationRepository(session)
+        if session.info.get(_CHANGED):  # this transaction wrote a Subscription: what it sees
+            return self._load(repo).get(resource_type, ())  # may roll back, never cache it
         version = repo.registry_version()
         with self._lock:
             if version != self._version:
-                by_type: dict[str, list[Watching]] = {}
-                for sid, content in repo.live_subscriptions():
-                    found = _watching(sid, content)
-                    if found:
-                        by_type.setdefault(found[0], []).append(found[1])
-                self._by_type = {t: tuple(w) for t, w in by_type.items()}
-                self._version = version
+                self._by_type, self._version = self._load(repo), version
             return self._by_type.get(resource_type, ())
+
+    @staticmethod
+    def _load(repo: NotificationRepository) -> dict[str, tuple[Watching, ...]]:
+        by_type: dict[str, list[Watching]] = {}
+        for sid, content in repo.live_subscriptions():
+            found = _watching(sid, content)
+            if found:
+                by_type.setdefault(found[0], []).append(found[1])
+        return {t: tuple(w) for t, w in by_type.items()}
 
     def enqueue_matches(self, session, interaction: str, resource: dict, now: datetime) -> int:
         """Enqueue one notification per active Subscription the write matches; returns how many."""
@@ -83,6 +89,7 @@ class Notifications:
         repo = NotificationRepository(session)
         if rtype == "Subscription":
             repo.bump_registry()  # every process reloads its list before its next match
+            session.info[_CHANGED] = True
             if interaction == "delete" or resource.get("status") == "off":
                 repo.cancel_pending(rid, now)
             return 0

@@ -92,8 +92,20 @@ class Notifier:
     lease: timedelta = timedelta(minutes=5)  # far longer than one send (3 s + 10 s timeouts)
     on_outcome: Callable[[str], None] = lambda _outcome: None
 
-    def run_once(self) -> PassResult:
-        """One pass: claim what is due (up to `batch`), send each, record each outcome."""
+    def run_once(self, stop: threading.Event | None = None) -> PassResult:
+        """Send everything due now: batch after batch until a batch finds nothing (the next
+        version of a resource becomes due once the one before it was sent) or `stop` is set."""
+        claimed, outcomes = 0, Counter()
+        while stop is None or not stop.is_set():
+            batch = self._batch()
+            if not batch.claimed:
+                break
+            claimed += batch.claimed
+            outcomes.update(batch.outcomes)
+        return PassResult(claimed, dict(outcomes))
+
+    def _batch(self) -> PassResult:
+        """Claim what is due (up to `batch`), send each, record each outcome."""
         now = self.clock()
         with self.db.transaction() as session:
             repo = NotificationRepository(session)
@@ -107,12 +119,11 @@ class Notifier:
         return PassResult(len(claimed), dict(outcomes))
 
     def serve(self, stop: threading.Event, interval: float = 2.0) -> None:
-        """Pass after pass until `stop`; a full batch goes on at once, a database failure is
-        logged and retried at the next interval."""
+        """Pass after pass until `stop`, `interval` seconds apart; a database failure is logged
+        and retried at the next interval."""
         while not stop.is_set():
             try:
-                if self.run_once().claimed >= self.batch:
-                    continue
+                self.run_once(stop)
             except Exception as exc:  # the store is down: say so without PHI, keep going
                 log.error("notifier pass failed: %s", type(exc).__name__)
             stop.wait(interval)
