@@ -417,6 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from gateway import cli_outbox
     cli_outbox.register(sub)
+    from gateway.cli_subscriptions import register as register_subscription_commands
+    register_subscription_commands(sub)  # notifier, subscriptions, notifications
 
     # Commands from other installed packages (the conformance toolkit and the sandbox EHRs)
     # plug in through an entry-point group, so gateway never imports conformance.

@@ -1,10 +1,8 @@
 """`fhir-gateway demo`: the whole embedded stack on loopback, seeded, in the foreground.
 
 May import: gateway.app, gateway.settings, gateway.store.migrate, gateway.seed, stdlib.
-Starts the sandbox EHRs, the gateway (gunicorn), the inbound MLLP listener, the scheduler and the
-outbox worker as child
-processes, seeds demo data through
-the API's own transaction path, prints ONE line of JSON when ready, and stops every child on
+Starts the sandbox EHRs, the gateway (gunicorn), the inbound MLLP listener, the scheduler, the
+outbox worker and the Subscription notifier as child processes, seeds demo data through the API's own transaction path, prints ONE line of JSON when ready, and stops every child on
 Ctrl-C / SIGTERM. Child processes are started as `python -m gateway.cli ...`, so the demo works
 from a virtualenv without the console script on PATH.
 """
@@ -188,6 +186,10 @@ def run_demo(port: int, data_dir: str, host: str = "127.0.0.1") -> int:
         children.append(worker)
         if not worker.stdout.readline():  # it prints one JSON line once it runs
             raise RuntimeError(f"the outbox worker did not start; see {root / 'worker.log'}")
+        notifier = _start(["notifier"], env, root / "notifier.log")  # Subscription rest-hooks
+        children.append(notifier)
+        if not notifier.stdout.readline():  # it prints one JSON line once it runs
+            raise RuntimeError(f"the notifier did not start; see {root / 'notifier.log'}")
         _wait_ready(f"http://{host}:{port}/readyz", gateway)
         ready = {
             "fhir_base": f"http://{host}:{port}/fhir",
@@ -204,6 +206,7 @@ def run_demo(port: int, data_dir: str, host: str = "127.0.0.1") -> int:
             "scheduler": "housekeeping jobs (`fhir-gateway jobs list` under env)",
             "outbox_worker": "delivers queued writes (`fhir-gateway outbox list` under env; "
                              "GET /admin/outbox with the token)",
+            "notifier": "Subscription rest-hooks (`fhir-gateway subscriptions list` under env)",
             "owners": {"Patient, Appointment": "ehr-v2 (HL7 v2.5.1 sandbox over MLLP, "
                                                "profile hl7v2-generic@2.5.1-1.2.0)",
                        "Coverage": "ehr-rest (sandbox REST EHR, intake JSON over OAuth2, "

@@ -79,6 +79,14 @@ class Settings:
     outbox_retention: str = "30d"  # delivered and discarded rows kept this long (the log)
     outbox_lease_seconds: int = 300  # a worker's claim on a row; longer than any delivery
     worker_interval_ms: int = 500  # how often an idle worker looks for due rows
+    # Subscriptions (R4 rest-hook) and `fhir-gateway notifier`, which sends their notifications.
+    subscription_allow_http: bool = False  # true: http endpoints beyond loopback (never PHI on a network!)
+    subscription_error_after: int = 3  # consecutive failed attempts that set status error
+    notifier_max_attempts: int = 8  # tries of one notification before it is dead-lettered
+    notifier_max_age: str = "24h"  # or dead-lettered once this old (an interval like job_*)
+    notifier_retry_base_seconds: int = 30  # first retry within this; doubling (full jitter)
+    notifier_retry_cap_seconds: int = 3600  # longest wait between two tries
+    notifier_interval_seconds: int = 2  # how often a notifier looks for due notifications
 
     @property
     def resolved_audit_journal_dir(self) -> str:
@@ -138,7 +146,7 @@ def _coerce(key: str, value: Any) -> Any:
         raise ConfigError(f"{key}: must be one of {', '.join(_CHOICES[key])}, got {value!r}")
     if key in _RATE_LIMIT_KEYS:
         _check_rate_limit(key, value)
-    if key.startswith("job_"):
+    if key.startswith("job_") or key == "notifier_max_age":
         try:
             interval_seconds(value)
         except ValueError:
@@ -221,7 +229,7 @@ def settings_from_mapping(values: Mapping[str, Any]) -> Settings:
         raise ConfigError("backends: backend names must be unique")
     if not any(b.name == "local" for b in backends):
         # The local store is always there: it mirrors what the backends cannot answer.
-        backends = (BackendSettings(name="local", dialect="local", profile="local-store@1.2.0"),) + backends
+        backends = (BackendSettings(name="local", dialect="local", profile="local-store@1.3.0"),) + backends
     settings = Settings(**scalars, backends=backends)
     if settings.outbox_retry_cap_seconds < settings.outbox_retry_base_seconds:
         raise ConfigError("outbox_retry_cap_seconds: must be at least outbox_retry_base_seconds")

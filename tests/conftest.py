@@ -119,3 +119,68 @@ def ehr():
     yield sandbox
     sandbox.stop()
 
+
+class WebhookReceiver:
+    """A real HTTP server on loopback that records every request it gets (method, path,
+    headers, body) and answers `status` (with `headers`), for Subscription notification tests."""
+
+    def __init__(self) -> None:
+        import threading
+        self.requests: list[dict] = []
+        self.status = 200
+        self.headers: dict[str, str] = {}
+        self.changed = threading.Condition()
+        self.server = None
+        self.port = 0
+
+    def start(self) -> "WebhookReceiver":
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _record(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                with receiver.changed:
+                    receiver.requests.append({"method": self.command, "path": self.path,
+                                              "headers": dict(self.headers.items()), "body": body})
+                    receiver.changed.notify_all()
+                self.send_response(receiver.status)
+                for name, value in receiver.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_POST = do_PUT = do_DELETE = _record
+
+            def log_message(self, *_args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        """Down: the port refuses connections until start() again (same port)."""
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[dict]:
+        with self.changed:
+            self.changed.wait_for(lambda: len(self.requests) >= count, timeout)
+            return list(self.requests)
+
+
+@pytest.fixture
+def webhook_receiver():
+    receiver = WebhookReceiver().start()
+    yield receiver
+    receiver.stop()

@@ -37,11 +37,13 @@ def changed(resource: dict, run_id: str) -> dict:
     body = json.loads(json.dumps(resource))
     if resource.get("resourceType") == "Binary":
         body["data"] = "VXBkYXRlZCBieSB0aGUgY29uZm9ybWFuY2UgcnVu"  # "Updated by the conformance run"
+    elif resource.get("resourceType") == "Subscription":  # R4 Subscription has no identifier
+        body["reason"] = f"Updated by the conformance run {run_id}"
     else:
         body.setdefault("identifier", []).append({"system": "urn:fhir-gateway:conformance", "value": f"upd-{run_id}"})
     return body
 
 
 def looks_changed(before: dict, after: dict) -> bool:
-    keys = ("identifier", "data")
+    keys = ("identifier", "data", "reason")
     return any(before.get(k) != after.get(k) for k in keys)

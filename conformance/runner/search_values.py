@@ -93,7 +93,8 @@ def probe(rtype: str, code: str, resource: dict, run_id: str) -> Probe | None:
     if found is None or not found[1]:
         return None
     ptype, items = found
-    maker = {"token": _token, "string": _string, "date": _date, "reference": _reference}.get(ptype)
+    maker = {"token": _token, "string": _string, "date": _date, "reference": _reference,
+             "uri": _uri}.get(ptype)
     for item in items:
         made = maker(item, run_id) if maker else None
         if made is not None:
@@ -120,6 +121,11 @@ def _token(value, run_id: str) -> Probe | None:
             return Probe([f"{system}|{value['value']}"], [f"{system}|no-match-{run_id}"])
         return Probe([str(value["value"])], [f"no-match-{run_id}"])
     return None
+
+
+def _uri(value, run_id: str) -> Probe | None:
+    """R4 search.html#uri: the whole URI matches, a longer one does not."""
+    return Probe([value], [f"{value}/no-match-{run_id}"]) if isinstance(value, str) else None
 
 
 def _string(value, run_id: str) -> Probe | None:

@@ -61,7 +61,11 @@ def _compartment(rtype: str, interaction: str) -> tuple[str, str] | None:
 
 
 def _confine_body(rtype: str, body, interaction: str) -> None:
-    """A patient/-scoped token may only write into its patient's compartment."""
+    """A patient/-scoped token may only write into its patient's compartment; a write that
+    lets its author read more (a Subscription's criteria type) needs that read too."""
+    access = current_access()
+    for read_type in _container().fhir.implied_reads(rtype, body) if access else ():
+        access.authorize(read_type, "subscribe")
     compartment = _compartment(rtype, interaction)
     if compartment and isinstance(body, dict) and compartment[1] not in patients_of(
             dict(body, id=body.get("id", ""))):

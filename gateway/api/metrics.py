@@ -53,6 +53,12 @@ class GatewayMetrics:
         self.inbound = Counter("fhir_gateway_inbound_messages",
                                "HL7 v2 messages received from a backend, by the ACK code answered",
                                ["backend", "ack"], registry=registry)
+        # Subscriptions: counted by `fhir-gateway notifier` (delivered, failed = retry
+        # scheduled, dead, cancelled); the queue's depth is read at scrape time below.
+        self.subscription_notifications = Counter(
+            "fhir_gateway_subscription_notifications",
+            "Subscription notification attempts by outcome (delivered, failed, dead, cancelled)",
+            ["outcome"], registry=registry)
 
         self.state: Callable[[], object] | None = None  # OpsState reader, set by create_app
 
@@ -112,6 +118,7 @@ class _StateCollector:
         yield failing
         yield runs
         yield from _outbox_families(state)
+        yield from _notification_gauges(state)
         if state.audit_backlog_bytes is not None:
             backlog = GaugeMetricFamily("fhir_gateway_audit_journal_backlog_bytes",
                                         "Journaled read audit events not chained yet (bytes)")
@@ -135,6 +142,14 @@ def _outbox_families(state):
     for backend, age in sorted(state.outbox_oldest_age.items()):
         oldest.add_metric([backend], age)
     yield oldest
+def _notification_gauges(state):
+    """Subscription notifications waiting (pending) and dead-lettered, from the database."""
+    for status, help_text in (("dead", "Dead-lettered subscription notifications (replay them "
+                                       "with `fhir-gateway notifications replay`)"),
+                              ("pending", "Subscription notifications waiting to be sent")):
+        gauge = GaugeMetricFamily(f"fhir_gateway_subscription_notifications_{status}", help_text)
+        gauge.add_metric([], state.notifications.get(status, 0))
+        yield gauge
 
 
 _CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")

@@ -40,10 +40,33 @@ class Access:
                 and "fhirUser" in self.scope.split())
 
     def authorize(self, resource_type: str, interaction: str, resource_id: str | None = None) -> None:
+        if interaction == "subscribe":
+            self._authorize_subscribe(resource_type)
+            return
         if self.is_own_identity(resource_type, resource_id, interaction):
             return
         if not allowed(list(self.scopes), resource_type, interaction):
             raise Forbidden(f"the token's scopes do not allow {interaction} on {resource_type}")
+
+    def _authorize_subscribe(self, resource_type: str) -> None:
+        """A Subscription on `resource_type` pushes every matching resource of that type to its
+        endpoint, for as long as it lives (past this token's expiry): its author must search
+        the type, beyond one patient's compartment. patient/-scoped tokens may not subscribe
+        at all (Subscription is outside R4 compartmentdefinition-patient)."""
+        writes = allowed(list(self.scopes), "Subscription", "create") | allowed(
+            list(self.scopes), "Subscription", "update")
+        if writes == {"patient"}:
+            raise Forbidden("a patient/-scoped token may not manage Subscriptions: a Subscription "
+                            "outlives the token and is outside the Patient compartment; use a "
+                            "user/ or system/ scope")
+        reads = allowed(list(self.scopes), resource_type, "search-type")
+        if not reads:
+            raise Forbidden(f"the token's scopes do not allow search on {resource_type}, so it may "
+                            f"not subscribe to {resource_type} changes")
+        if reads == {"patient"}:
+            raise Forbidden(f"the token searches {resource_type} only within a patient's "
+                            f"compartment (patient/ scope); a Subscription would send it every "
+                            f"matching {resource_type}: refused")
 
     def patient_compartment(self, resource_type: str, interaction: str) -> str | None:
         """The patient id when only patient/ scopes grant this (so results must be confined)."""

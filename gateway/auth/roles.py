@@ -12,7 +12,9 @@ from __future__ import annotations
 
 _FRONT = "Patient Appointment Coverage DocumentReference Binary".split()
 CEILINGS = {
-    "front_desk": " ".join(f"{c}/{t}.cruds" for c in ("user", "patient") for t in _FRONT),
+    # front-desk apps subscribe to changes (user/ only: a Subscription outlives a patient launch)
+    "front_desk": " ".join([f"{c}/{t}.cruds" for c in ("user", "patient") for t in _FRONT]
+                           + ["user/Subscription.cruds"]),
     "clinician": " ".join([f"{c}/{t}.rs" for c in ("user", "patient") for t in _FRONT]
                           + [f"{c}/DocumentReference.cru" for c in ("user", "patient")]
                           + [f"{c}/Binary.cru" for c in ("user", "patient")]),

@@ -22,7 +22,7 @@ from gateway.store.audit import AuditRecord, AuditRepository
 # AuditEvent.action (R4 valueset-audit-event-action); BALP uses E for search/query.
 ACTIONS = {"create": "C", "read": "R", "vread": "R", "update": "U", "delete": "D",
            "search-type": "E", "history-instance": "R", "history-type": "E", "batch": "E",
-           "transaction": "E", "capabilities": "R", "login": "E"}
+           "transaction": "E", "capabilities": "R", "login": "E", "transmit": "R"}
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,11 @@ def build_event(event_id: str, agent: Agent, interaction: str, status: int, reco
                          "display": "User Authentication"}
         event["subtype"] = [{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110122",
                              "display": "Login"}]
+    if interaction == "transmit":  # a subscription notification: DICOM "Export" (BALP)
+        event["type"] = {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110106",
+                         "display": "Export"}
+        event["subtype"] = [{"system": "http://hl7.org/fhir/subscription-channel-type",
+                             "code": "rest-hook", "display": "Rest Hook"}]
     return event
 
 

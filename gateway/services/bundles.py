@@ -109,7 +109,9 @@ class BundleProcessor:
         self.service.check(entry.type, "vread" if entry.version else interaction)
         self.authorize(entry.type, "vread" if entry.version else interaction)
         if entry.resource is not None and entry.method in ("POST", "PUT"):
-            entry.resource = validate_resource(entry.resource, entry.type, allow_urn_refs=allow_urn)
+            entry.resource = self.service.admit(validate_resource(entry.resource, entry.type, allow_urn_refs=allow_urn))
+            for read_type in self.service.implied_reads(entry.type, entry.resource):
+                self.authorize(read_type, "subscribe")
 
     def _run(self, ops: Interactions, entry: Entry, base_url: str) -> dict:
         if entry.method == "GET":

@@ -61,6 +61,7 @@ class InboundApplier:
             _resolve_patients(session, backend, resource)
             validate_resource(resource, rtype)
             ops = Interactions(session, self.service.clock(), "")  # no push back to the source
+            ops.after_write = self.service.notify.hooked(ops.after_write, session, ops.now)
             ids = BackendIdRepository(session)
             local = ids.local_id(backend, rtype, backend_id) or self._match(ops, resource)
             if local is None:
@@ -81,6 +82,7 @@ class InboundApplier:
         agent = Agent(client_id=f"backend:{backend}")
         with self.service.unit(agent, "update") as (session, note):
             ops = Interactions(session, self.service.clock(), "")  # no push back to the source
+            ops.after_write = self.service.notify.hooked(ops.after_write, session, ops.now)
             ids, touched = BackendIdRepository(session), []
             for instruction in instructions:
                 survivor = dict(instruction.surviving)

@@ -68,6 +68,7 @@ def merge_patients(service, parameters: object, *, base_url: str, agent: Agent) 
     refs = (f"Patient/{source_id}", f"Patient/{target_id}")
     with service.unit(agent, "operation", refs=refs, query="Patient/$merge") as (session, note):
         ops = Interactions(session, service.clock(), base_url)  # local writes; one push below
+        ops.after_write = service.notify.hooked(ops.after_write, session, ops.now)
         source = json.loads(ops.read("Patient", source_id).content)
         target = json.loads(ops.read("Patient", target_id).content)
         for label, patient in (("source-patient", source), ("target-patient", target)):

@@ -1,5 +1,6 @@
 """Operational state read at scrape time: scheduled jobs' health, the audit journal backlog and
-the delivery outbox (pending, dead letters, the oldest undelivered write).
+the delivery outbox (pending, dead letters, the oldest undelivered write) and the subscription
+notification queue.
 
 May import: stdlib, gateway.store. /metrics asks this on every scrape (a couple of small
 queries), so gauges are true of the database and journal now, whichever process did the work.
@@ -14,6 +15,7 @@ from gateway.store.audit_journal import AuditJournal
 from gateway.store.db import Database
 from gateway.store.jobs import JobRepository
 from gateway.store.outbox import OutboxRepository
+from gateway.store.notifications import NotificationRepository
 
 
 _EPOCH = datetime(1970, 1, 1)  # stored times are naive UTC
@@ -33,6 +35,7 @@ class OpsState:
     audit_backlog_bytes: int | None  # None: reads are audited inline (no journal)
     outbox: dict[tuple[str, str], int] = field(default_factory=dict)  # (backend, status) -> rows
     outbox_oldest_age: dict[str, float] = field(default_factory=dict)  # backend -> seconds
+    notifications: dict[str, int] = field(default_factory=dict)  # subscription queue by status
 
 
 class OpsStateReader:
@@ -51,6 +54,7 @@ class OpsStateReader:
             now = datetime.now(timezone.utc).replace(tzinfo=None)
             oldest = {b: max((now - created).total_seconds(), 0.0)
                       for b, created in outbox.oldest_pending().items()}
+            notifications = NotificationRepository(session).counts(statuses=("pending", "dead"))
         backlog = backlog_bytes(self.db, self.journal) if self.journal is not None else None
-        return OpsState(jobs, backlog, counts, oldest)
+        return OpsState(jobs, backlog, counts, oldest, notifications)
 

@@ -24,6 +24,8 @@ from gateway.services.history import history_bundle
 from gateway.services.push import DeliveryRules, push_write
 from gateway.services.remote_search import mirror_query, restricted_params
 from gateway.services.interactions import Interactions, WriteResult, live, parse_etag
+from gateway.services.notify import Notifications
+from gateway.services import subscriptions
 from gateway.services.search import run_search
 from gateway.services.validation import validate_resource
 from gateway.settings import Settings
@@ -75,6 +77,7 @@ class FhirService:
         # else into the chain in a transaction of their own; `journaled` wakes the drainer.
         self.journal = journal
         self.journaled = journaled
+        self.notify = Notifications(settings.base_url)  # active Subscriptions, cached per process
 
     def interactions(self, session, base_url: str = "", *, queue_only: bool = False) -> Interactions:
         """Interactions on `session` whose writes are pushed to the owning backend (or queued
@@ -82,7 +85,19 @@ class FhirService:
         ops = Interactions(session, self.clock(), base_url)
         ops.after_write = lambda interaction, resource: push_write(
             session, self.delivery, interaction, resource, ops.now, self.rules, queue_only=queue_only)
+        ops.after_write = self.notify.hooked(ops.after_write, session, ops.now)  # Subscriptions
         return ops
+
+    def admit(self, resource: dict) -> dict:
+        """Server rules a valid resource must also meet (Subscription: R4 subscription.html)."""
+        if resource.get("resourceType") != "Subscription":
+            return resource
+        return subscriptions.admit(resource, self.supported, base_url=self.settings.base_url,
+                                   allow_http=self.settings.subscription_allow_http)
+
+    def implied_reads(self, resource_type: str, body: object) -> list[str]:
+        """Types a write of this body lets its author read (a Subscription's criteria type)."""
+        return subscriptions.implied_reads(resource_type, body, self.supported)
 
     def check(self, resource_type: str, interaction: str) -> None:
         """404 for a type this server does not serve, 405 for an interaction it does not."""
@@ -194,7 +209,7 @@ class FhirService:
                if_none_exist: str | None = None, agent: Agent = Agent()) -> WriteResult:
         with self.unit(agent, "create", query=if_none_exist) as (session, note):
             self.check(resource_type, "create")
-            resource = validate_resource(body, resource_type)
+            resource = self.admit(validate_resource(body, resource_type))
             ops = self.interactions(session, base_url)
             result = ops.conditional_create(resource, if_none_exist) if if_none_exist else ops.create(resource)
             note.resources.append(json.loads(result.stored.content))
@@ -205,7 +220,7 @@ class FhirService:
                if_match: str | None = None, agent: Agent = Agent()) -> WriteResult:
         with self.unit(agent, "update", refs=(f"{resource_type}/{resource_id}",)) as (session, note):
             self.check(resource_type, "update")
-            resource = validate_resource(body, resource_type)
+            resource = self.admit(validate_resource(body, resource_type))
             expected = parse_etag(if_match)
             result = self.interactions(session, base_url).update(resource, resource_id, expected)
             note.resources.append(json.loads(result.stored.content))

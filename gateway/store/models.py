@@ -335,3 +335,48 @@ class OutboxRow(Base):
         Index("ix_outbox_status_finished", "status", "finished"),
         Index("ix_outbox_resource", "resource_type", "resource_id"),
     )
+class SubscriptionNotificationRow(Base):
+    """One notification owed to a Subscription's endpoint: the resource version that matched
+    its criteria, enqueued in the transaction of the write, then claimed by a notifier with a
+    lease, sent, and retried with backoff until delivered or dead-lettered. `last_error` holds
+    an HTTP status or an exception class name, never a body or an endpoint (no PHI)."""
+
+    __tablename__ = "subscription_notifications"
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(String(64), index=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    resource_id: Mapped[str] = mapped_column(String(64))
+    version_id: Mapped[int] = mapped_column(Integer)
+    interaction: Mapped[str] = mapped_column(String(16))  # create | update | delete
+    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | dead | cancelled
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime)
+    lease_holder: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(String(255))
+    created: Mapped[datetime] = mapped_column(DateTime)
+    updated: Mapped[datetime] = mapped_column(DateTime)
+    delivered: Mapped[datetime | None] = mapped_column(DateTime)
+    __table_args__ = (Index("ix_subscription_notifications_due", "status", "next_attempt_at"),)
+
+
+class SubscriptionHealthRow(Base):
+    """Delivery health per Subscription, shared by every notifier: consecutive failed attempts
+    (the Subscription goes to status `error` past a threshold, back to `active` on a success)."""
+
+    __tablename__ = "subscription_health"
+    subscription_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_delivered: Mapped[datetime | None] = mapped_column(DateTime)
+    last_failed: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(String(255))
+
+
+class SubscriptionRegistryRow(Base):
+    """One row: a counter bumped in the transaction of every Subscription write, so each
+    process knows when its cached list of active subscriptions is stale (one primary-key
+    read per write instead of loading the subscriptions)."""
+
+    __tablename__ = "subscription_registry"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)

@@ -44,6 +44,11 @@ def world(client):
                                              policyHolder={"reference": "Organization/org1"})),
         "DocumentReference": _create(client, document_reference(pat["id"], bin_["id"])),
         "Binary": bin_,
+        "Subscription": _create(client, {
+            "resourceType": "Subscription", "status": "requested", "reason": "scheduling app",
+            "criteria": "Appointment?status=booked",
+            "channel": {"type": "rest-hook", "endpoint": "https://apps.example.org/hooks",
+                        "payload": "application/fhir+json"}}),
     }
 
 
@@ -84,6 +89,12 @@ def search_cases(world) -> dict[str, dict[str, tuple[str, str]]]:
         "Practitioner": common("Practitioner") | {
             "family": ("House", "Wilson"), "given": ("greg", "james"),
         },
+        "Subscription": common("Subscription") | {
+            "status": ("active", "off"), "type": ("rest-hook", "websocket"),
+            "url": ("https://apps.example.org/hooks", "https://apps.example.org/hooks/2"),
+            "criteria": ("Appointment", "Patient"),
+            "payload": ("application/fhir+json", "application/fhir+xml"),
+        },
         "AuditEvent": {
             "date": ("ge2000-01-01", "lt2000-01-01"), "agent": ("anonymous", "someone"),
             "entity": (f"Patient/{pid}", "Patient/someone-else"), "patient": (pid, "someone-else"),
@@ -98,7 +109,7 @@ def test_capability_statement_shape(client):
     assert cs["fhirVersion"] == "4.0.1" and cs["kind"] == "instance"
     assert "json" in cs["format"]
     assert cs["software"]["name"] == "fhir-gateway"
-    assert "local-store@1.2.0" in cs["implementation"]["description"]
+    assert "local-store@1.3.0" in cs["implementation"]["description"]
     types = {r["type"] for r in cs["rest"][0]["resource"]}
     assert {"Patient", "Appointment", "Coverage", "DocumentReference", "Binary"} <= types
     assert client.get("/fhir/metadata?mode=full").get_json() == cs

@@ -119,6 +119,8 @@ def _add(rows: dict, param: SearchParam, value) -> None:
                            for s, c in _tokens(value, param.code_system)]
     elif param.type == "string":
         rows["strings"] += [(code, normalize(s), s[:MAX_LEN]) for s in _strings(value)]
+    elif param.type == "uri" and isinstance(value, str):  # exact match: a token without system
+        rows["tokens"].append((code, None, value[:MAX_LEN]))
     elif param.type == "date":
         rows["dates"] += [(code, low, high) for low, high in _dates(value)]
     elif param.type == "reference" and isinstance(value, dict) and isinstance(value.get("reference"), str):

@@ -22,7 +22,8 @@ COMMON = {"_id": SearchParam("_id", "token", (), definition=_SP + "Resource-id")
           "_lastUpdated": SearchParam("_lastUpdated", "date", (), definition=_SP + "Resource-lastUpdated")}
 _PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb")  # R4 search.html#prefix
 _MODIFIERS = {"token": {"", "not", "missing"}, "string": {"", "exact", "contains", "missing"},
-              "date": {"", "missing"}, "reference": {"", "missing"}}
+              "date": {"", "missing"}, "reference": {"", "missing"},
+              "uri": {"", "missing"}}
 _TYPE_NAME = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
 IGNORED = {"_format", "_pretty"}  # not search parameters (R4 http.html#parameters)
 RESULT_PARAMS = {"_count", "_sort", "_summary", "_elements", "_total", "_include",
@@ -90,6 +91,8 @@ def _parse_values(name: str, param: SearchParam, modifier: str, raw: str) -> tup
         return (raw == "true",)
     if param.type == "token":
         return tuple(_token(v) for v in values)
+    if param.type == "uri":  # R4 search.html#uri: the whole value, never split at "|"
+        return tuple((None, v) for v in values)
     if param.type == "date":
         return tuple(_date(name, v) for v in values)
     return tuple(values)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, false, func, not_, or_, select, true
+from sqlalchemy import and_, exists, false, func, not_, or_, select, true
+from sqlalchemy.sql import operators, visitors
 
 from gateway.errors import BadRequest
 from gateway.services.search.params import Criterion
@@ -26,7 +27,8 @@ DATES = DateIndexRow.__table__
 REFERENCES = ReferenceIndexRow.__table__
 
 _MIN = datetime(1, 1, 1)
-_MODELS = {"token": TOKENS, "string": STRINGS, "date": DATES, "reference": REFERENCES}
+_MODELS = {"token": TOKENS, "string": STRINGS, "date": DATES, "reference": REFERENCES,
+           "uri": TOKENS}  # uri values are indexed as tokens without a system
 
 
 def _indexed(model, rtype, code, *conditions):
@@ -144,7 +146,7 @@ def criterion_part(criterion: Criterion, base_url: str, rtype: str) -> Part:
         return _missing(rtype, criterion)
     parts = []
     for value in criterion.values:
-        if kind == "token":
+        if kind in ("token", "uri"):
             parts.append(_token_value(rtype, code, value))
         elif kind == "string":
             parts.append(_string_value(rtype, code, modifier, value))
@@ -155,6 +157,24 @@ def criterion_part(criterion: Criterion, base_url: str, rtype: str) -> Part:
     condition = either(parts)
     # :not (R4 search.html#token) also matches resources with no value at all
     return negated(condition) if modifier == "not" else condition
+
+
+def _correlated(element):
+    """`pk IN (SELECT resource_pk FROM idx WHERE ...)` -> `EXISTS (... AND resource_pk = pk)`."""
+    if getattr(element, "operator", None) is operators.in_op and element.left is RESOURCES.c.pk:
+        inner = getattr(element.right, "element", element.right)
+        model = inner.selected_columns[0].table
+        return exists(inner.where(model.c.resource_pk == RESOURCES.c.pk)).correlate(RESOURCES)
+    return None
+
+
+def pinned(inner: Part) -> Part:
+    """The part for a search already confined to one resource (`_id=x`): each index lookup
+    probes that resource's own index rows (by resource_pk) instead of collecting every match
+    of the type first, so its cost no longer grows with the store. Subscription matching
+    runs every write through such a search."""
+    return Part(("pinned", inner.key), inner.values,
+                lambda binds: visitors.replacement_traverse(inner.build(binds), {}, _correlated))
 
 
 def criterion_condition(criterion: Criterion, base_url: str, rtype: str):

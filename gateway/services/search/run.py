@@ -22,8 +22,8 @@ from gateway.resources import resource_types
 from gateway.services.search.params import COMMON, SearchRequest, encode_cursor, parse_search
 from gateway.services.search.parts import Part, build_all, constant, part
 from gateway.services.search.query import (REFERENCES, RESOURCES, VERSIONS, compartment_part,
-                                           criterion_part, keyset_condition, sort_expression,
-                                           touched_since)
+                                           criterion_part, keyset_condition, pinned,
+                                           sort_expression, touched_since)
 from gateway.services.search.shape import shape
 
 
@@ -52,13 +52,17 @@ _LIVE = constant(("live",), RESOURCES.c.deleted.is_(False))
 def _base_parts(resource_type: str, request: SearchRequest, base_url: str,
                 compartment: tuple[str, str] | None) -> list[Part]:
     parts = [_LIVE]
-    # A positive index lookup already confines rows to the type (index rows carry it). Leaving
-    # the type test out then lets SQLite drive the query from the index hits (rowid lookups)
-    # instead of scanning every row of the type, even without ANALYZE statistics.
-    if not any(c.param.code not in COMMON and c.modifier not in ("not", "missing")
-               for c in request.criteria):
+    # One _id value: the (type, id) row drives the query and each index test probes only its
+    # rows (query.pinned). Otherwise a positive index lookup already confines rows to the type
+    # (index rows carry it); leaving the type test out then lets SQLite drive the query from the
+    # index hits (rowid lookups) instead of scanning every row of the type, even without ANALYZE.
+    one = any(c.param.code == "_id" and not c.modifier and len(c.values) == 1 and c.values[0][1]
+              for c in request.criteria)
+    if one or not any(c.param.code not in COMMON and c.modifier not in ("not", "missing")
+                      for c in request.criteria):
         parts.append(part(("type",), (resource_type,), lambda b: RESOURCES.c.resource_type == b[0]))
-    parts += [criterion_part(c, base_url, resource_type) for c in request.criteria]
+    criteria = [criterion_part(c, base_url, resource_type) for c in request.criteria]
+    parts += [pinned(p) for p in criteria] if one else criteria
     return parts + _compartment_parts(resource_type, compartment)
 
 

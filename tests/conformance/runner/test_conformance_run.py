@@ -35,6 +35,8 @@ def test_the_gateway_passes_every_check(gateway, tmp_path):
     assert len(merged) == 3 and all(c.outcome == "pass" for c in merged)  # the advertised operation ran
     params = [c for c in report.checks if c.number.startswith(f"{patient}.8.4.")]
     assert len(params) == 12 and all(c.outcome == "pass" for c in params)
+    subscription = [c for c in report.checks if c.name.startswith("Subscription: search parameter")]
+    assert len(subscription) == 7 and all(c.outcome == "pass" for c in subscription), report.summary()
     junit, markdown = report.write(tmp_path)
     assert 'failures="0"' in junit.read_text()
     assert "| 4.3 | an Appointment with a start and no end (app-2/app-3) is refused, with an OperationOutcome | pass |" \
