@@ -22,7 +22,8 @@ from gateway.store.audit import AuditRecord, AuditRepository
 # AuditEvent.action (R4 valueset-audit-event-action); BALP uses E for search/query.
 ACTIONS = {"create": "C", "read": "R", "vread": "R", "update": "U", "delete": "D",
            "search-type": "E", "history-instance": "R", "history-type": "E", "batch": "E",
-           "transaction": "E", "capabilities": "R", "login": "E"}
+           "transaction": "E", "capabilities": "R", "login": "E", "security-alert": "E"}
+DCM = "http://dicom.nema.org/resources/ontology/DCM"
 
 
 @dataclass(frozen=True)
@@ -95,10 +96,12 @@ def build_event(event_id: str, agent: Agent, interaction: str, status: int, reco
     if entities:
         event["entity"] = entities
     if interaction == "login":  # the OAuth endpoints: DICOM "User Authentication" / "Login"
-        event["type"] = {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110114",
-                         "display": "User Authentication"}
-        event["subtype"] = [{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110122",
-                             "display": "Login"}]
+        event["type"] = {"system": DCM, "code": "110114", "display": "User Authentication"}
+        event["subtype"] = [{"system": DCM, "code": "110122", "display": "Login"}]
+    if interaction == "security-alert":  # a peer (webhook sender) failed to prove who it is:
+        # DICOM PS3.16 CID 400 "Security Alert", CID 403 "Node Authentication"
+        event["type"] = {"system": DCM, "code": "110113", "display": "Security Alert"}
+        event["subtype"] = [{"system": DCM, "code": "110126", "display": "Node Authentication"}]
     return event
 
 
