@@ -121,6 +121,9 @@ def _rest_references(spec: dict, declared: set[str]) -> list[tuple[str, str | No
         readable = {t for t, by in spec["endpoints"].items() if "read" in by}
         found.append((f"$.rest.events.types.{name}.type",
                       _unknown(rule["type"], readable, "type with a read endpoint in $.rest.endpoints")))
+        found += [(f"$.rest.events.types.{name}.also", _unknown(t, set(spec.get("mappings", {})),
+                                                                "type with mappings in $.rest.mappings"))
+                  for t in rule.get("also", [])]
     return found
 
 

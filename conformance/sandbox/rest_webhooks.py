@@ -78,7 +78,8 @@ class Subscription:
 def _check(body: object) -> tuple[str, str, tuple[str, ...] | None, dict]:
     """(url, secret, types, settings) from a subscription request; ValueError names the problem."""
     if not isinstance(body, dict) or set(body) - {"url", "secret", "types", *_SETTINGS}:
-        raise ValueError(f"body must be an object with url, secret and optionally types, {', '.join(_SETTINGS)}")
+        raise ValueError("body must be an object with url, secret and optionally types, "
+                         + ", ".join(_SETTINGS))
     url, secret, types = body.get("url"), body.get("secret"), body.get("types")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise ValueError("url must be an http(s) URL")

@@ -32,6 +32,5 @@ def _read_body(limit: int) -> bytes | None:
 def events(backend: str):
     result = current_app.extensions["fhir_gateway"].ingest.receive(
         backend, request.headers, _read_body, request.remote_addr)
-    detail = f"{result.detail} ({result.reference})" if result.reference else result.detail
-    outcome = operation_outcome([Issue("information", "informational", detail)])
+    outcome = operation_outcome([Issue("information", "informational", result.detail)])
     return fhir_response(outcome, result.status, {"X-Ingest-Outcome": result.outcome})

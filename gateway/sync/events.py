@@ -54,7 +54,8 @@ def _unknown_refs(node) -> list[tuple[str, str]]:
     """(type, vendor id) of every logical reference to a record the gateway does not hold."""
     found = []
     if isinstance(node, dict):
-        system = str(node.get("identifier", {}).get("system", "")) if isinstance(node.get("identifier"), dict) else ""
+        identifier = node.get("identifier")
+        system = str(identifier.get("system", "")) if isinstance(identifier, dict) else ""
         if system.startswith(VENDOR_ID) and "reference" not in node:
             found.append((system[len(VENDOR_ID):], str(node["identifier"].get("value", ""))))
         for value in node.values():
@@ -147,25 +148,35 @@ class EventReceiver:
             if permanent:
                 raise Unprocessable(f"event {event.id}: {exc.diagnostics}") from None
             raise
-        status = "ignored" if applied.change in ("absent", "unchanged") else "applied"
-        detail = f"{event.type}: {applied.change}"
-        finish(pk, status, detail, applied.reference)
-        log.info("webhook event %s (%s) for %s: %s", event.id, event.type, name, applied.change)
-        return EventResult(200, "unchanged" if applied.change == "unchanged" else
-                           "ignored" if applied.change == "absent" else "applied", detail, applied.reference)
+        changed = [a for a in applied if a.change not in ("absent", "unchanged")]
+        outcome = "applied" if changed else "ignored" if applied[0].change == "absent" else "unchanged"
+        detail = f"{event.type}: " + ", ".join(f"{a.reference or event.resource_type} {a.change}"
+                                                for a in applied)
+        finish(pk, "applied" if changed else "ignored", detail, applied[0].reference)
+        log.info("webhook event %s (%s) for %s: %s", event.id, event.type, name, outcome)
+        return EventResult(200, outcome, detail, applied[0].reference)
 
-    def _apply(self, event, address: str | None):
+    def _apply(self, event, address: str | None) -> list:
+        """What the event changed: the record's resource first, then the other types the same
+        record carries (`also`) that the gateway holds for it."""
         rtype, name = event.resource_type, self.backend.name
         record = self.source.fetch(rtype, event.record_id)
         if record is None:
             if event.change == "delete":
-                return self.applier.remove(name, rtype, event.record_id, rtype in self.backend.resources,
-                                           address)
-            return _Absent()
+                return [self.applier.remove(name, rtype, event.record_id, rtype in self.backend.resources,
+                                            address)]
+            return [_Absent()]
         if vendor_json.record_id(self.profile, rtype, record) != event.record_id:
             raise TranslationError(rtype, "the vendor answered with another record than the event names")
-        fresh = self._read(rtype, record, address)
-        return self.applier.upsert(name, self.profile.key, rtype, event.record_id, fresh,
+        applied = [self._upsert(rtype, event.record_id, self._read(rtype, record, address), address)]
+        for also in event.also:
+            if self.applier.local_id(name, also, event.record_id) is not None:
+                fresh = self._read(also, record, address, 1)
+                applied.append(self._upsert(also, event.record_id, fresh, address))
+        return applied
+
+    def _upsert(self, rtype: str, backend_id: str, fresh: dict, address: str | None):
+        return self.applier.upsert(self.backend.name, self.profile.key, rtype, backend_id, fresh,
                                    lambda current, resource: vendor_merge.overlay(
                                        self.profile, rtype, current, resource, self.options), address)
 
@@ -179,10 +190,7 @@ class EventReceiver:
         for ref_type, vendor_id in missing:
             related = self.source.fetch(ref_type, vendor_id)
             if related is not None:
-                self.applier.upsert(self.backend.name, self.profile.key, ref_type, vendor_id,
-                                    self._read(ref_type, related, address, depth + 1),
-                                    lambda current, resource, t=ref_type: vendor_merge.overlay(
-                                        self.profile, t, current, resource, self.options), address)
+                self._upsert(ref_type, vendor_id, self._read(ref_type, related, address, depth + 1), address)
         return vendor_json.read(self.profile, rtype, record, self.options, local_ids) if missing else fresh
 
 

@@ -1,5 +1,5 @@
 """Helpers for the webhook ingest tests: the sandbox vendor REST EHR and a live gateway that
-owns Patient and Appointment there (sandbox-rest-intake@1.3.0) and takes its signed events at
+owns Patient, Appointment and Coverage there (sandbox-rest-intake@1.3.0) and takes its signed events at
 /ingest/vendor/events, all over real loopback sockets."""
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ FHIR_JSON = "application/fhir+json"
 
 def backend_config(vendor, **options) -> dict:
     return {"name": "vendor", "dialect": "rest", "profile": "sandbox-rest-intake@1.3.0",
-            "endpoint": vendor.api_url, "resources": ["Patient", "Appointment"],
+            "endpoint": vendor.api_url, "resources": ["Patient", "Appointment", "Coverage"],
             "options": {"token_url": vendor.token_url, "client_id": "sandbox-client",
                         "client_secret": "sandbox-secret", "mrn_system": MRN, "connect_timeout": 1,
                         "read_timeout": 2, "webhook_secret": SECRET, **options}}

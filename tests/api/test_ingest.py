@@ -84,7 +84,8 @@ def test_a_signature_within_the_tolerance_is_accepted(world, record):
     body = event("patient.created", record)
     status, answer, headers = world.signed(body, timestamp=int(time.time()) - 240)
     assert status == 200 and headers["X-Ingest-Outcome"] == "applied", answer
-    assert "patient.created: created" in _outcome(answer)
+    pid = world.local_id("Patient", record)
+    assert _outcome(answer) == f"patient.created: Patient/{pid} created"
 
 
 @pytest.mark.parametrize("body, problem", [

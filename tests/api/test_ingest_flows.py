@@ -81,6 +81,27 @@ def test_a_staff_edit_reaches_the_mirror_as_a_new_version(world):
     assert rows[1][4] == f"Patient/{pid}" and rows[0][0].startswith("evt_")
 
 
+def test_a_patient_event_also_updates_the_coverage_kept_on_that_record(world):
+    world.subscribe()
+    pid, vendor_id = _created(world)
+    coverage = {"resourceType": "Coverage", "status": "active", "beneficiary": {"reference": f"Patient/{pid}"},
+                "payor": [{"display": "Acme Health"}], "identifier": [{"value": "ACME-1"}],
+                "relationship": {"coding": [{"code": "self", "system":
+                                             "http://terminology.hl7.org/CodeSystem/subscriber-relationship"}]}}
+    status, created, _ = world.fhir("POST", "Coverage", coverage)
+    assert status == 201, created
+    world.settled(2)  # the gateway's own create and insurance patch: ignored
+    world.staff("PATCH", f"patients/{vendor_id}", {"insurance_id": "ACME-2"})
+    world.settled(3)
+    held = world.fhir("GET", f"Coverage/{created['id']}")[1]
+    assert held["identifier"] == [{"value": "ACME-2"}] and held["meta"]["versionId"] == "2"
+    assert held["payor"] == [{"display": "Acme Health"}]
+    assert world.fhir("GET", f"Patient/{pid}")[1]["meta"]["versionId"] == "1"
+    row = world.inbound()[-1]
+    assert row[2] == "applied" and row[3] == (f"patient.updated: Patient/{pid} unchanged, "
+                                              f"Coverage/{created['id']} updated")
+
+
 def test_records_created_in_the_vendor_become_mirror_resources(world):
     world.subscribe()
     record = world.staff("POST", "patients", {"chart_number": "MRN-50", "first_name": "Kofi",

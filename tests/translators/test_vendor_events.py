@@ -37,7 +37,9 @@ def test_the_event_envelope_is_read_by_the_profile():
     assert (event.id, event.record_id, event.resource_type, event.change, event.origin) == \
         ("evt_1", "a-000002", "Appointment", "upsert", "sandbox-client")
     deleted = vendor_events.read_event(PROFILE, {"id": "e", "type": "patient.deleted", "resource": {"id": "p-1"}})
-    assert (deleted.resource_type, deleted.change, deleted.origin) == ("Patient", "delete", None)
+    assert (deleted.resource_type, deleted.change, deleted.origin, deleted.also) == ("Patient", "delete", None, ())
+    updated = vendor_events.read_event(PROFILE, {"id": "e", "type": "patient.updated", "resource": {"id": "p-1"}})
+    assert updated.also == ("Coverage",)  # the patient's record carries its insurance
     unknown = vendor_events.read_event(PROFILE, {"id": "e", "type": "invoice.paid", "resource": {"id": "i-1"}})
     assert unknown.resource_type is None
 

@@ -8,7 +8,8 @@ applied is always the vendor's current record. The `events` section holds:
   envelope   pointers into the event body: id, type, record (the vendor id), occurred_at, origin
   signature  {header, scheme}: where the signature is and how it is computed (the gateway
              checks it; see gateway.sync.webhook_signature)
-  types      vendor event type -> {type: FHIR type, change: upsert | delete}
+  types      vendor event type -> {type: FHIR type, change: upsert | delete, also: [types]}:
+             `also` names types the same record carries (a Coverage on its patient's record)
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ class VendorEvent:
     change: str  # upsert | delete
     origin: str | None = None  # the vendor API client that made the change, if the vendor says
     occurred_at: str | None = None
+    also: tuple[str, ...] = ()  # further types the same record carries
 
 
 def events_spec(profile: Profile) -> dict | None:
@@ -78,7 +80,8 @@ def read_event(profile: Profile, body) -> VendorEvent:
     rule = spec["types"].get(event_type, {})
     return VendorEvent(event_id, event_type, record_id, rule.get("type"), rule.get("change", "upsert"),
                        _text(body, envelope.get("origin"), "origin", False),
-                       _text(body, envelope.get("occurred_at"), "occurred_at", False))
+                       _text(body, envelope.get("occurred_at"), "occurred_at", False),
+                       tuple(rule.get("also", ())))
 
 
 def read_request(profile: Profile, resource_type: str, backend_id: str) -> VendorRequest:
