@@ -45,6 +45,12 @@ def create_staff(store: RestStore, webhooks: WebhookDispatcher) -> Blueprint:
         if values and values.get("table") not in (None, *KINDS):
             raise BodyError(404, "not_found", f"no record kind {values['table']!r}")
 
+    _record_routes(staff, store, webhooks)
+    _webhook_routes(staff, webhooks)
+    return staff
+
+
+def _record_routes(staff: Blueprint, store: RestStore, webhooks: WebhookDispatcher) -> None:
     @staff.post("/records/<table>")
     def create(table: str):
         saved = store.create(table, _record(store, table, request.get_json(silent=True, force=True)))
@@ -68,9 +74,6 @@ def create_staff(store: RestStore, webhooks: WebhookDispatcher) -> Blueprint:
             return api_error(404, "not_found", f"no record {record_id}")
         webhooks.publish(table, current, None, None)
         return "", 204
-
-    _webhook_routes(staff, webhooks)
-    return staff
 
 
 def _webhook_routes(staff: Blueprint, webhooks: WebhookDispatcher) -> None:

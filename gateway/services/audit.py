@@ -96,8 +96,10 @@ def build_event(event_id: str, agent: Agent, interaction: str, status: int, reco
     if entities:
         event["entity"] = entities
     if interaction == "login":  # the OAuth endpoints: DICOM "User Authentication" / "Login"
-        event["type"] = {"system": DCM, "code": "110114", "display": "User Authentication"}
-        event["subtype"] = [{"system": DCM, "code": "110122", "display": "Login"}]
+        event["type"] = {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110114",
+                         "display": "User Authentication"}
+        event["subtype"] = [{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110122",
+                             "display": "Login"}]
     if interaction == "security-alert":  # a peer (webhook sender) failed to prove who it is:
         # DICOM PS3.16 CID 400 "Security Alert", CID 403 "Node Authentication"
         event["type"] = {"system": DCM, "code": "110113", "display": "Security Alert"}
