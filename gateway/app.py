@@ -17,10 +17,11 @@ from gateway.api.admin_outbox import bp as admin_outbox_blueprint
 from gateway.api.cors import init_cors
 from gateway.api.errors import register_error_handlers
 from gateway.api.fhir import bp as fhir_blueprint
+from gateway.api.ingest import bp as ingest_blueprint
 from gateway.api.ops import bp as ops_blueprint
 from gateway.api.launch_views import bp as launch_blueprint
 from gateway.api.limits import init_limits, limit_storage
-from gateway.api.metrics import GatewayMetrics, MeteredDelivery, init_metrics
+from gateway.api.metrics import GatewayMetrics, MeteredDelivery, MeteredIngest, init_metrics
 from gateway.api.smart import bp as smart_blueprint
 from gateway.auth import init_auth
 from gateway.auth.discovery import security_element
@@ -31,6 +32,7 @@ from gateway.services.canonical import instant, utc_now
 from gateway.services.dead_letters import DeadLetters
 from gateway.services.outbox_delivery import OutboxDeliverer
 from gateway.services.push import DeliveryRules
+from gateway.services.inbound_events import EventApplier
 from gateway.services.ops_state import OpsStateReader
 from gateway.services.resources import FhirService
 from gateway.settings import ConfigError, Settings, interval_seconds, load_settings
@@ -40,6 +42,7 @@ from gateway.store.db import Database
 from gateway.sync.audit_drainer import AuditDrainer
 from gateway.sync.backoff import RetryPolicy
 from gateway.sync.budget import BackendBudgets
+from gateway.sync.events import build_ingest
 from gateway.sync.router import Router
 from gateway.store.migrate import current_revision, head_revision
 from translators.profile import load_profiles
@@ -68,6 +71,7 @@ class Container:
     operations: Mapping[str, frozenset[str]]  # type -> operations offered (computed at start)
     outbox: OutboxDeliverer  # what `fhir-gateway worker` runs
     dead_letters: DeadLetters  # the staff API over the outbox
+    ingest: Any = None  # webhook receivers by backend (gateway.sync.events, metered)
 
     def capability(self, base_url: str) -> dict:
         statement = build_capability(self.settings, self.profiles, base_url, software_version(),
@@ -91,12 +95,13 @@ def _check_schema(db: Database) -> None:
 
 
 def _delivery(settings: Settings, profiles: Mapping[str, Profile], metrics: GatewayMetrics):
-    """The Router, metered; backends declaring options.rate_limit get a budget in the storage
-    the inbound limits use (built only when some backend declares one)."""
+    """The Router and its metered face; backends declaring options.rate_limit get a budget in
+    the storage the inbound limits use (built only when some backend declares one)."""
     budgeted = [b for b in settings.backends if b.options.get("rate_limit")]
     budgets = (BackendBudgets(budgeted, limit_storage(settings), settings.rate_limit_prefix)
                if budgeted else None)
-    return MeteredDelivery(Router(settings, profiles, budgets), metrics)
+    router = Router(settings, profiles, budgets)
+    return router, MeteredDelivery(router, metrics)
 
 
 def _delivery_rules(settings: Settings) -> DeliveryRules:
@@ -131,16 +136,20 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     metrics = GatewayMetrics.from_environment()
     journal, journaled = _audit_journal(settings, db)
     metrics.state = OpsStateReader(db, journal).read
+    router, delivery = _delivery(settings, profiles, metrics)
     rules = _delivery_rules(settings)
-    fhir = FhirService(db, settings, supported, delivery=_delivery(settings, profiles, metrics),
-                       journal=journal, journaled=journaled, rules=rules)
+    fhir = FhirService(db, settings, supported, delivery=delivery, journal=journal,
+                       journaled=journaled, rules=rules)
+    # webhook events fetch through the same backend clients (one OAuth token per backend)
+    ingest = MeteredIngest(build_ingest(settings.backends, profiles, router.backends,
+                                        EventApplier(fhir)), metrics)
     if journal is not None and journal.segments():
         journaled()  # events a previous process left in the journal: chain them now
     container = Container(settings, db, profiles, fhir, BundleProcessor(fhir), instant(utc_now()),
                           AuthService(db, utc_now), metrics, supported_operations(settings, profiles),
                           OutboxDeliverer(db, fhir.delivery, rules, utc_now,
                                           timedelta(seconds=settings.outbox_lease_seconds)),
-                          DeadLetters(fhir))
+                          DeadLetters(fhir), ingest)
 
     app = Flask("gateway")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -159,6 +168,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(fhir_blueprint)
     app.register_blueprint(ops_blueprint)
     app.register_blueprint(admin_outbox_blueprint)
+    app.register_blueprint(ingest_blueprint)
     @app.after_request
     def _hsts(response):
         # RFC 6797: browsers keep to HTTPS once they saw it here (only sent over TLS).

@@ -2,14 +2,17 @@
 
 May import: gateway.app, gateway.settings, gateway.store.migrate, gateway.seed, stdlib.
 Starts the sandbox EHRs, the gateway (gunicorn), the inbound MLLP listener, the scheduler, the
-outbox worker and the Subscription notifier as child processes, seeds demo data through the API's own transaction path, prints ONE line of JSON when ready, and stops every child on
-Ctrl-C / SIGTERM. Child processes are started as `python -m gateway.cli ...`, so the demo works
+outbox worker and the Subscription notifier as child processes, seeds demo data through the
+API's own transaction path, subscribes the gateway's webhook endpoint to the REST sandbox's
+events (with a secret generated for this run), prints ONE line of JSON when ready, and stops
+every child on Ctrl-C / SIGTERM. Child processes are started as `python -m gateway.cli ...`, so the demo works
 from a virtualenv without the console script on PATH.
 """
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -28,7 +31,7 @@ def free_port(host: str) -> int:
         return sock.getsockname()[1]
 
 
-def _write_config(data_dir: Path, host: str, port: int, sandbox: dict) -> Path:
+def _write_config(data_dir: Path, host: str, port: int, sandbox: dict, webhook_secret: str) -> Path:
     config = data_dir / "gateway.toml"
     config.write_text(
         "# Written by `fhir-gateway demo`: SMART auth is on; the ready line carries a token.\n"
@@ -42,7 +45,8 @@ def _write_config(data_dir: Path, host: str, port: int, sandbox: dict) -> Path:
         "# Patient and Appointment writes go to the sandbox HL7 v2 EHR (ADT^A04/A08 and SIU^S12/\n"
         "# S14/S15/S26 over MLLP); Coverage goes to the sandbox REST EHR (intake JSON: the\n"
         "# insurance fields of the beneficiary's record, registered there by MRN on first use);\n"
-        "# DocumentReference and Binary stay in the gateway's own store.\n"
+        "# DocumentReference and Binary stay in the gateway's own store. Changes made in the REST\n"
+        "# EHR come back as signed webhook events to /ingest/ehr-rest/events (webhook_secret).\n"
         "[[backends]]\n"
         'name = "ehr-v2"\n'
         'dialect = "hl7v2"\n'
@@ -56,7 +60,7 @@ def _write_config(data_dir: Path, host: str, port: int, sandbox: dict) -> Path:
         "[[backends]]\n"
         'name = "ehr-rest"\n'
         'dialect = "rest"\n'
-        'profile = "sandbox-rest-intake@1.1.0"\n'
+        'profile = "sandbox-rest-intake@1.3.0"\n'
         f'endpoint = "{sandbox["sandbox_rest"]}"\n'
         'resources = ["Coverage"]\n'
         '[backends.options]\n'
@@ -64,7 +68,9 @@ def _write_config(data_dir: Path, host: str, port: int, sandbox: dict) -> Path:
         f'client_id = "{sandbox["sandbox_rest_client_id"]}"\n'
         f'client_secret = "{sandbox["sandbox_rest_client_secret"]}"\n'
         'mrn_system = "urn:oid:1.2.36.146.595.217.0.1"\n'
-        'read_timeout = 10\n', encoding="utf-8")
+        'read_timeout = 10\n'
+        f'webhook_secret = "{webhook_secret}"\n', encoding="utf-8")
+    config.chmod(0o600)  # it holds the sandbox's client secret and the webhook secret
     return config
 
 
@@ -143,6 +149,17 @@ def _demo_token(config: Path, base: str) -> tuple[str, dict]:
     return token["access_token"], client
 
 
+def _subscribe(webhooks_url: str, ingest_url: str, secret: str) -> None:
+    """Subscribe the gateway's ingest endpoint to the REST sandbox's events (as an operator
+    would paste the URL and secret into a vendor's developer console)."""
+    body = json.dumps({"url": ingest_url, "secret": secret}).encode()
+    request = urllib.request.Request(webhooks_url, data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        if response.status != 201:
+            raise RuntimeError(f"the REST sandbox refused the webhook subscription: {response.status}")
+
+
 def run_demo(port: int, data_dir: str, host: str = "127.0.0.1") -> int:
     from gateway.store.migrate import upgrade
     root = Path(data_dir).resolve()
@@ -158,7 +175,8 @@ def run_demo(port: int, data_dir: str, host: str = "127.0.0.1") -> int:
     try:
         sandbox, sandbox_info = _start_sandboxes(host, root, dict(os.environ))
         children.append(sandbox)
-        config = _write_config(root, host, port, sandbox_info)
+        webhook_secret = secrets.token_urlsafe(32)
+        config = _write_config(root, host, port, sandbox_info, webhook_secret)
         # one /metrics over both gunicorn workers and the listener (prometheus multiprocess mode)
         metrics_dir = root / "prometheus"
         shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -191,6 +209,8 @@ def run_demo(port: int, data_dir: str, host: str = "127.0.0.1") -> int:
         if not notifier.stdout.readline():  # it prints one JSON line once it runs
             raise RuntimeError(f"the notifier did not start; see {root / 'notifier.log'}")
         _wait_ready(f"http://{host}:{port}/readyz", gateway)
+        ingest_url = f"http://{host}:{port}/ingest/ehr-rest/events"
+        _subscribe(sandbox_info["sandbox_rest_webhooks"], ingest_url, webhook_secret)
         ready = {
             "fhir_base": f"http://{host}:{port}/fhir",
             "token": token,
@@ -207,10 +227,11 @@ def run_demo(port: int, data_dir: str, host: str = "127.0.0.1") -> int:
             "outbox_worker": "delivers queued writes (`fhir-gateway outbox list` under env; "
                              "GET /admin/outbox with the token)",
             "notifier": "Subscription rest-hooks (`fhir-gateway subscriptions list` under env)",
+            "inbound_webhooks": ingest_url,
             "owners": {"Patient, Appointment": "ehr-v2 (HL7 v2.5.1 sandbox over MLLP, "
                                                "profile hl7v2-generic@2.5.1-1.2.0)",
                        "Coverage": "ehr-rest (sandbox REST EHR, intake JSON over OAuth2, "
-                                   "profile sandbox-rest-intake@1.1.0)",
+                                   "profile sandbox-rest-intake@1.3.0)",
                        "DocumentReference, Binary, AuditEvent": "local store"},
             "logs": str(root),
             **{k: v for k, v in sandbox_info.items() if k.startswith("sandbox")},

@@ -183,6 +183,28 @@ def _check_rate_limit(key: str, value: Any) -> None:
                           f"got {value!r}")
 
 
+# Inbound webhook events (gateway.sync.events): the shared secret that signs them, how old a
+# signature may be, and how large an event may be.
+WEBHOOK_SECRET_MIN = 32  # characters; an HMAC key guessable offline is no key (RFC 2104 s. 3)
+_WEBHOOK_INTS = {"webhook_tolerance_seconds": (1, 3600), "webhook_max_bytes": (1024, 1024 * 1024)}
+
+
+def _check_webhook(where: str, dialect: str, options: dict) -> None:
+    keys = [k for k in ("webhook_secret", *_WEBHOOK_INTS) if k in options]
+    if not keys:
+        return
+    if dialect != "rest":
+        raise ConfigError(f"{where}.{keys[0]}: webhook events are received from rest backends only")
+    secret = options.get("webhook_secret")
+    if not isinstance(secret, str) or len(secret) < WEBHOOK_SECRET_MIN or secret != secret.strip():
+        raise ConfigError(f"{where}.webhook_secret: required with the other webhook_* keys: a string "
+                          f"of at least {WEBHOOK_SECRET_MIN} characters without surrounding spaces")
+    for key, (low, high) in _WEBHOOK_INTS.items():
+        value = options.get(key, low)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ConfigError(f"{where}.{key}: expected an integer from {low} to {high}, got {value!r}")
+
+
 def _backend(index: int, raw: Any) -> BackendSettings:
     where = f"backends[{index}]"
     if not isinstance(raw, dict):
@@ -205,6 +227,7 @@ def _backend(index: int, raw: Any) -> BackendSettings:
         raise ConfigError(f"{where}.options: expected a table")
     if "rate_limit" in options:  # the EHR's budget (gateway.sync.budget)
         _check_rate_limit(f"{where}.options.rate_limit", options["rate_limit"])
+    _check_webhook(f"{where}.options", raw["dialect"], options)
     return BackendSettings(
         name=raw["name"], dialect=raw["dialect"], profile=raw["profile"],
         endpoint=str(raw.get("endpoint", "")), resources=tuple(resources), options=options,

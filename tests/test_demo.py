@@ -96,6 +96,22 @@ def test_demo_starts_seeds_serves_and_stops(tmp_path):
         with urllib.request.urlopen(request, timeout=20) as response:
             assert "AA" in response.read().decode()
         assert _get(f"{base}/Patient?family=Feedley", token)["total"] == 1
+        # a staff edit in the REST EHR comes back as a signed webhook event, fetched and merged
+        assert info["inbound_webhooks"] == base.replace("/fhir", "/ingest/ehr-rest/events")
+        with urllib.request.urlopen(info["sandbox_rest_records"], timeout=10) as response:
+            registered = json.loads(response.read())["patients"][0]  # by the seeded Coverage
+        mirror = _get(f"{base}/Patient?identifier=urn:oid:1.2.36.146.595.217.0.1|{registered['chart_number']}",
+                      token)["entry"][0]["resource"]
+        request = urllib.request.Request(f"{info['sandbox_rest_records']}/patients/{registered['id']}",
+                                         data=json.dumps({"phone_mobile": "555-0177"}).encode(), method="PATCH",
+                                         headers={"Content-Type": "application/json"})
+        started = time.monotonic()
+        urllib.request.urlopen(request, timeout=10).read()
+        while not any(t.get("value") == "555-0177" for t in _get(f"{base}/Patient/{mirror['id']}", token)
+                      .get("telecom", [])):
+            assert time.monotonic() - started < 5, "the REST EHR's edit did not reach the gateway"
+            time.sleep(0.05)
+        assert time.monotonic() - started < 2
         audit = _get(f"{base}/AuditEvent?entity=Patient/{found['entry'][0]['resource']['id']}", token)
         assert audit["total"] >= 1  # the demo token's client is integration_admin: sees the trail
         # the scheduler child runs the housekeeping jobs; `jobs list` under the printed env sees them

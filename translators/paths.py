@@ -55,6 +55,39 @@ def get_path(resource: dict, path: str):
     return current
 
 
+def remove_path(resource: dict, path: str) -> None:
+    """Delete the element at `path` (nothing to do when it is absent), then every element the
+    deletion left empty on the way up; a filtered list item (`telecom[system=phone]`) is dropped
+    once only its filter's keys remain, so no value-less husk is left behind."""
+    trail: list[tuple[object, object, tuple]] = []  # (container, key or index, filter pairs)
+    current = resource
+    for name, index, pairs in compile_path(path):
+        if not isinstance(current, dict) or name not in current:
+            return
+        value = current[name]
+        trail.append((current, name, ()))
+        if isinstance(value, list):
+            if pairs:
+                position = next((i for i, v in enumerate(value) if _matches(v, pairs)), None)
+            else:
+                wanted = index or 0
+                position = wanted if wanted < len(value) else None
+            if position is None:
+                return
+            trail.append((value, position, pairs))
+            value = value[position]
+        current = value
+    container, key, _pairs = trail.pop()
+    del container[key]
+    while trail:
+        container, key, pairs = trail.pop()
+        node = container[key]
+        husk = isinstance(node, dict) and pairs and set(node) <= {k for k, _v in pairs}
+        if node not in ({}, []) and not husk:
+            return
+        del container[key]
+
+
 def set_path(resource: dict, path: str, value, list_fields: frozenset[str] = frozenset()) -> None:
     """Write `value` at `path`, creating elements; names in `list_fields` or with a selector
     are arrays in FHIR."""

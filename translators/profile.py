@@ -116,6 +116,14 @@ def _rest_references(spec: dict, declared: set[str]) -> list[tuple[str, str | No
             if "{parent}" in endpoint["path"] and "parent" not in records.get(rtype, {}):
                 found.append((f"$.rest.endpoints.{rtype}.{interaction}.path",
                               f"uses {{parent}} but $.rest.records.{rtype}.parent is not declared"))
+    for name, rule in spec.get("events", {}).get("types", {}).items():
+        # an event is followed by a fetch of its record: the type needs a read endpoint
+        readable = {t for t, by in spec["endpoints"].items() if "read" in by}
+        found.append((f"$.rest.events.types.{name}.type",
+                      _unknown(rule["type"], readable, "type with a read endpoint in $.rest.endpoints")))
+        found += [(f"$.rest.events.types.{name}.also", _unknown(t, set(spec.get("mappings", {})),
+                                                                "type with mappings in $.rest.mappings"))
+                  for t in rule.get("also", [])]
     return found
 
 

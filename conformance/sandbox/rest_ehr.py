@@ -11,7 +11,10 @@ May import: stdlib, flask/werkzeug and the sibling sandbox modules.
   GET|POST /_sandbox/config            {"token_ttl", "rate_limit", "rate_window"}
   DELETE /_sandbox/tokens              revoke every token (clients must fetch a new one)
   GET /_sandbox/records                every stored record, no auth (for demos)
-  POST /_sandbox/reset                 empty the store, log, faults and rate windows
+  POST|PATCH|DELETE /_sandbox/records/<kind>[/<id>]   staff edits in the EHR itself
+  /_sandbox/webhooks                   webhook subscriptions (rest_staff.py, rest_webhooks.py):
+                                       every change, by the API or by staff, is a signed event
+  POST /_sandbox/reset                 empty the store, log, faults, rate windows and webhooks
 """
 from __future__ import annotations
 
@@ -33,7 +36,9 @@ from conformance.sandbox.rest_openemr import create_openemr_api
 from conformance.sandbox.rest_openemr_store import OpenEmrStore
 from conformance.sandbox.rest_auth import RestConfig, TokenError, TokenIssuer, client_from_request
 from conformance.sandbox.rest_routes import api_error, create_api
+from conformance.sandbox.rest_staff import create_staff
 from conformance.sandbox.rest_store import RestStore
+from conformance.sandbox.rest_webhooks import WebhookDispatcher
 
 REST_FAULT_MODES = ("500", "timeout", "429")
 REQUEST_LOG_SIZE = 2000
@@ -50,6 +55,7 @@ class RestState:
     faults: FaultPlan = field(default_factory=lambda: FaultPlan(REST_FAULT_MODES, 2.0))
     requests: collections.deque = field(default_factory=lambda: collections.deque(maxlen=REQUEST_LOG_SIZE))
     lock: threading.Lock = field(default_factory=threading.Lock)
+    webhooks: WebhookDispatcher = field(default_factory=WebhookDispatcher)
 
 
 def _token_endpoint(state: RestState):
@@ -118,7 +124,8 @@ def _log_request(state: RestState, response):
 
 def create_rest_app(state: RestState) -> Flask:
     app = Flask("sandbox_rest_ehr")
-    app.register_blueprint(create_api(state.store))
+    app.register_blueprint(create_api(state.store, state.webhooks.publish))
+    app.register_blueprint(create_staff(state.store, state.webhooks))
     app.register_blueprint(create_openemr_api(state.openemr))
     app.add_url_rule("/oauth/token", "token", lambda: _token_endpoint(state), methods=["POST"])
     app.add_url_rule(OPENEMR_TOKEN_PATH, "openemr_token", lambda: _token_endpoint(state), methods=["POST"])
@@ -188,6 +195,7 @@ def _add_state_routes(app: Flask, state: RestState) -> None:
         state.openemr.reset()
         state.faults.clear()
         state.issuer.reset_limits()
+        state.webhooks.stop()
         with state.lock:
             state.requests.clear()
         return "", 204
@@ -234,6 +242,7 @@ class RestEhr:
         if self.server is not None:
             self.server.stop()
             self.server = None
+        self.state.webhooks.stop()
         self.state.store.close()
         self.state.openemr.close()
 

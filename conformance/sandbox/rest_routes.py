@@ -1,11 +1,15 @@
 """The sandbox REST EHR's resource API under /api/v1: patients and appointments.
 
 May import: stdlib, flask and the sibling sandbox modules. Authentication, rate limiting and
-faults are applied before these views run (rest_ehr.py); the views only read and write.
+faults are applied before these views run (rest_ehr.py); the views read and write, and each
+change is handed to `publish(table, before, after, origin)` (the webhooks, rest_webhooks.py)
+with the API client that made it as its origin.
 """
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from typing import Callable
+
+from flask import Blueprint, g, jsonify, request
 
 from conformance.sandbox.rest_fields import (PATIENT_FIELDS, PATIENT_REQUIRED, READ_ONLY,
                                              BodyError, check_date, validate,
@@ -52,7 +56,24 @@ def _page(table: str, store: RestStore, allowed: dict[str, str]):
                     "next_page": next_page})
 
 
-def create_api(store: RestStore) -> Blueprint:
+Publish = Callable[[str, "dict | None", "dict | None", "str | None"], object]
+
+
+def merge_patch(current: dict, patch: object) -> dict:
+    """JSON merge patch (RFC 7396) of a record: listed fields replace, null removes, the rest
+    stays; server-set fields are dropped (the store sets them again)."""
+    if not isinstance(patch, dict):
+        raise BodyError(400, "invalid_body", "a merge patch must be a JSON object")
+    merged = {k: v for k, v in current.items() if k not in READ_ONLY and v is not None}
+    for name, value in patch.items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    return merged
+
+
+def create_api(store: RestStore, publish: Publish = lambda *_: None) -> Blueprint:
     api = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
     @api.errorhandler(BodyError)
@@ -64,15 +85,19 @@ def create_api(store: RestStore) -> Blueprint:
         return api_error(409, "duplicate_chart_number",
                          "another patient already has this chart_number")
 
-    _patient_routes(api, store)
-    _appointment_routes(api, store)
+    def changed(table: str, before: dict | None, after: dict | None) -> None:
+        publish(table, before, after, g.get("client_id"))
+
+    _patient_routes(api, store, changed)
+    _appointment_routes(api, store, changed)
     return api
 
 
-def _patient_routes(api: Blueprint, store: RestStore) -> None:
+def _patient_routes(api: Blueprint, store: RestStore, changed) -> None:
     @api.post("/patients")
     def create_patient():
         record = store.create("patients", validate(_body(), PATIENT_FIELDS, PATIENT_REQUIRED))
+        changed("patients", None, record)
         response = jsonify(record)
         response.status_code = 201
         response.headers["Location"] = f"{request.host_url}api/v1/patients/{record['id']}"
@@ -92,8 +117,12 @@ def _patient_routes(api: Blueprint, store: RestStore) -> None:
     @api.put("/patients/<patient_id>")
     def update_patient(patient_id: str):
         record = validate(_body(), PATIENT_FIELDS, PATIENT_REQUIRED, patient_id)
+        before = store.get("patients", patient_id)
         saved = store.replace("patients", patient_id, record)
-        return jsonify(saved) if saved else api_error(404, "not_found", f"no patient {patient_id}")
+        if saved is None:
+            return api_error(404, "not_found", f"no patient {patient_id}")
+        changed("patients", before, saved)
+        return jsonify(saved)
 
     @api.patch("/patients/<patient_id>")
     def patch_patient(patient_id: str):
@@ -101,31 +130,27 @@ def _patient_routes(api: Blueprint, store: RestStore) -> None:
         current = store.get("patients", patient_id)
         if current is None:
             return api_error(404, "not_found", f"no patient {patient_id}")
-        patch = _body()
-        if not isinstance(patch, dict):
-            raise BodyError(400, "invalid_body", "a merge patch must be a JSON object")
-        merged = {k: v for k, v in current.items() if k not in READ_ONLY and v is not None}
-        for name, value in patch.items():
-            if value is None:
-                merged.pop(name, None)
-            else:
-                merged[name] = value
+        merged = merge_patch(current, _body())
         saved = store.replace("patients", patient_id,
                               validate(merged, PATIENT_FIELDS, PATIENT_REQUIRED, patient_id))
+        changed("patients", current, saved)
         return jsonify(saved)
 
     @api.delete("/patients/<patient_id>")
     def delete_patient(patient_id: str):
+        before = store.get("patients", patient_id)
         if not store.delete("patients", patient_id):
             return api_error(404, "not_found", f"no patient {patient_id}")
+        changed("patients", before, None)
         return "", 204
 
 
-def _appointment_routes(api: Blueprint, store: RestStore) -> None:
+def _appointment_routes(api: Blueprint, store: RestStore, changed) -> None:
     @api.post("/appointments")
     def create_appointment():
         record = _checked_appointment(store, None)
         saved = store.create("appointments", record)
+        changed("appointments", None, saved)
         response = jsonify(saved)
         response.status_code = 201
         response.headers["Location"] = f"{request.host_url}api/v1/appointments/{saved['id']}"
@@ -144,15 +169,17 @@ def _appointment_routes(api: Blueprint, store: RestStore) -> None:
 
     @api.put("/appointments/<appointment_id>")
     def update_appointment(appointment_id: str):
-        if store.get("appointments", appointment_id) is None:
+        before = store.get("appointments", appointment_id)
+        if before is None:
             return api_error(404, "not_found", f"no appointment {appointment_id}")
         saved = store.replace("appointments", appointment_id,
                               _checked_appointment(store, appointment_id))
+        changed("appointments", before, saved)
         return jsonify(saved)
 
 
-def _checked_appointment(store: RestStore, appointment_id: str | None) -> dict:
-    record = validate_appointment(_body(), appointment_id)
+def _checked_appointment(store: RestStore, appointment_id: str | None, body: object = None) -> dict:
+    record = validate_appointment(_body() if body is None else body, appointment_id)
     if store.get("patients", record["patient_id"]) is None:
         raise BodyError(422, "unknown_patient", f"patient_id {record['patient_id']} does not exist")
     return record

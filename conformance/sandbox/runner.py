@@ -29,6 +29,8 @@ class Sandboxes:
                 "sandbox_v2_inbox": self.v2.inbox_url, "sandbox_rest": self.rest.api_url,
                 "sandbox_rest_token_url": self.rest.token_url,
                 "sandbox_rest_requests": f"{self.rest.url}/_sandbox/requests",
+                "sandbox_rest_records": f"{self.rest.url}/_sandbox/records",
+                "sandbox_rest_webhooks": f"{self.rest.url}/_sandbox/webhooks",
                 "sandbox_rest_client_id": config.client_id,
                 "sandbox_rest_client_secret": config.client_secret}
 

@@ -59,6 +59,11 @@ class GatewayMetrics:
             "fhir_gateway_subscription_notifications",
             "Subscription notification attempts by outcome (delivered, failed, dead, cancelled)",
             ["outcome"], registry=registry)
+        self.inbound_events = Counter("fhir_gateway_inbound_events",
+                                      "Webhook events received from a backend, by outcome (applied, "
+                                      "unchanged, ignored, duplicate, invalid, unauthorized, "
+                                      "refused, unavailable, error)", ["backend", "outcome"],
+                                      registry=registry)
 
         self.state: Callable[[], object] | None = None  # OpsState reader, set by create_app
 
@@ -273,3 +278,27 @@ def _ack_code(reply: bytes) -> str:
             if code and code[0] in ("AA", "AE", "AR", "CA", "CE", "CR"):
                 return code[0]
     return "unknown"
+
+
+# -- inbound webhook events ------------------------------------------------------------------
+# An unknown backend name comes from the URL: counted as "unknown", so labels stay bounded.
+_EVENT_OUTCOMES = {400: "invalid", 413: "invalid", 401: "unauthorized", 404: "invalid",
+                   409: "unavailable", 422: "refused", 503: "unavailable"}
+
+
+class MeteredIngest:
+    """The webhook receivers, counting each delivery by backend and outcome."""
+
+    def __init__(self, inner, metrics: GatewayMetrics) -> None:
+        self.inner, self.metrics = inner, metrics
+
+    def receive(self, backend: str, headers, read_body, address):
+        label = backend if self.inner.knows(backend) else "unknown"
+        try:
+            result = self.inner.receive(backend, headers, read_body, address)
+        except Exception as exc:
+            status = getattr(exc, "status", 500)
+            self.metrics.inbound_events.labels(label, _EVENT_OUTCOMES.get(status, "error")).inc()
+            raise
+        self.metrics.inbound_events.labels(label, result.outcome).inc()
+        return result

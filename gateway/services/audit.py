@@ -22,7 +22,9 @@ from gateway.store.audit import AuditRecord, AuditRepository
 # AuditEvent.action (R4 valueset-audit-event-action); BALP uses E for search/query.
 ACTIONS = {"create": "C", "read": "R", "vread": "R", "update": "U", "delete": "D",
            "search-type": "E", "history-instance": "R", "history-type": "E", "batch": "E",
-           "transaction": "E", "capabilities": "R", "login": "E", "transmit": "R"}
+           "transaction": "E", "capabilities": "R", "login": "E", "transmit": "R",
+           "security-alert": "E"}
+DCM = "http://dicom.nema.org/resources/ontology/DCM"
 
 
 @dataclass(frozen=True)
@@ -100,10 +102,13 @@ def build_event(event_id: str, agent: Agent, interaction: str, status: int, reco
         event["subtype"] = [{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110122",
                              "display": "Login"}]
     if interaction == "transmit":  # a subscription notification: DICOM "Export" (BALP)
-        event["type"] = {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110106",
-                         "display": "Export"}
+        event["type"] = {"system": DCM, "code": "110106", "display": "Export"}
         event["subtype"] = [{"system": "http://hl7.org/fhir/subscription-channel-type",
                              "code": "rest-hook", "display": "Rest Hook"}]
+    if interaction == "security-alert":  # a peer (webhook sender) failed to prove who it is:
+        # DICOM PS3.16 CID 400 "Security Alert", CID 403 "Node Authentication"
+        event["type"] = {"system": DCM, "code": "110113", "display": "Security Alert"}
+        event["subtype"] = [{"system": DCM, "code": "110126", "display": "Node Authentication"}]
     return event
 
 

@@ -41,3 +41,9 @@ class BackendIdRepository:
                                       resource_id=resource_id, backend_id=backend_id,
                                       profile=profile, created=now))
         self.session.flush()
+
+    def forget(self, backend: str, resource_type: str, resource_id: str) -> None:
+        """Drop a resource's id at one backend (the backend deleted its record)."""
+        self.session.execute(delete(BackendIdRow).where(
+            BackendIdRow.backend == backend, BackendIdRow.resource_type == resource_type,
+            BackendIdRow.resource_id == resource_id))

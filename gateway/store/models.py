@@ -198,9 +198,13 @@ class InboundMessageRow(Base):
     control_id: Mapped[str] = mapped_column(String(64))
     message_type: Mapped[str] = mapped_column(String(32))
     raw: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))  # applied | refused | failed
+    status: Mapped[str] = mapped_column(String(16))  # received | applied | ignored | refused | failed
     detail: Mapped[str] = mapped_column(Text, default="")
     resource_ref: Mapped[str | None] = mapped_column(String(160))
+    # A webhook event's own id (None for MLLP messages, whose control ids senders may reuse):
+    # unique per backend, so a redelivered event is recognised and applied once.
+    event_id: Mapped[str | None] = mapped_column(String(255))
+    __table_args__ = (Index("uq_inbound_messages_event", "backend", "event_id", unique=True),)
 
 
 class OAuthClientRow(Base):

@@ -19,7 +19,7 @@ from gateway.delivery import Delivered, DeliveryRefused, DeliveryUnavailable
 from gateway.settings import BackendSettings, ConfigError
 from gateway.transports.http import (ApiKeyAuth, HttpRefused, HttpUnavailable,
                                      OAuth2ClientCredentials, VendorHttpClient)
-from translators.dialects import vendor_json, vendor_lists
+from translators.dialects import vendor_events, vendor_json, vendor_lists
 from translators.types import Profile, QueryResult, TranslateContext, TranslationError
 
 
@@ -150,11 +150,23 @@ class RestBackend:
             raise DeliveryRefused(self.backend.name, f"cannot read the vendor's list with {self.profile.key}: {exc}") from None
         raise DeliveryUnavailable(self.backend.name, f"the vendor's list is longer than {self.MAX_PAGES} pages")
 
-    def _call(self, request: vendor_json.VendorRequest):
+    def fetch(self, resource_type: str, backend_id: str) -> dict | None:
+        """The vendor's current record (unwrapped from its envelope) by its vendor id, through
+        the profile's `read` endpoint; None when the vendor answers 404 (it has none)."""
+        try:
+            request = vendor_events.read_request(self.profile, resource_type, backend_id)
+        except TranslationError as exc:
+            raise DeliveryRefused(self.backend.name, f"cannot fetch with {self.profile.key}: {exc}") from None
+        answer = self._call(request, missing_ok=True)
+        return None if answer is None else vendor_json.record_of(self.profile, resource_type, answer.body)
+
+    def _call(self, request: vendor_json.VendorRequest, missing_ok: bool = False):
         try:
             return self.client.request(request.method, request.path, params=request.params or None,
                                        json=request.json)
         except HttpRefused as exc:
+            if missing_ok and exc.status == 404:
+                return None
             code, message = vendor_json.error_of(self.profile, exc.body) or (exc.code, exc.vendor_message)
             raise DeliveryRefused(self.backend.name, f"HTTP {exc.status} {code}: {message}".strip()) from None
         except HttpUnavailable as exc:

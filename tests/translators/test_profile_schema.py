@@ -191,6 +191,16 @@ BROKEN = [
     ("rest: a FHIR search parameter naming an unknown criterion", "sandbox-rest-intake@1.2.0",
      _set("rest.search.Patient.fhir.identifier", "chart"),
      "$.rest.search.Patient.fhir.identifier", "'chart' is not a criterion in $.rest.search.Patient.params"),
+    ("rest: an event about a type the vendor cannot be read for", "sandbox-rest-intake@1.3.0",
+     _set("rest.events.types.coverage_updated", {"type": "Coverage"}),
+     "$.rest.events.types.coverage_updated.type", "'Coverage' is not a type with a read endpoint"),
+    ("rest: an event naming a type the record does not carry", "sandbox-rest-intake@1.3.0",
+     _set("rest.events.types.patient_merged", {"type": "Patient", "also": ["Encounter"]}),
+     "$.rest.events.types.patient_merged.also", "'Encounter' is not a type with mappings"),
+    ("rest: an unknown signature scheme", "sandbox-rest-intake@1.3.0",
+     _set("rest.events.signature.scheme", "md5"), "$.rest.events.signature.scheme", "'md5' is not one of"),
+    ("rest: events without the record pointer", "sandbox-rest-intake@1.3.0",
+     _delete("rest.events.envelope.record"), "$.rest.events.envelope", "'record' is a required property"),
 ]
 
 
