@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 
 import pytest
@@ -55,11 +56,24 @@ def postgres_schema_url() -> str:
 
 
 def _empty_postgres(url: str) -> None:
+    """TRUNCATE every table. An ANALYZE still running from the previous test (the db-analyze
+    job's thread) or an autovacuum may hold its lock on a table while TRUNCATE waits on another:
+    PostgreSQL breaks that deadlock by failing one side, so the TRUNCATE is tried again."""
+    from sqlalchemy.exc import OperationalError
     engine = create_engine(url)
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+    try:
+        for attempt in range(5):
+            try:
+                with engine.begin() as conn:
+                    conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+                return
+            except OperationalError as exc:
+                if "deadlock" not in str(exc) or attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(params=_db_params())
