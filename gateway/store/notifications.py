@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, func, insert, or_, select, text, update
+from sqlalchemy import delete, exists, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -130,6 +130,13 @@ class NotificationRepository:
         return self.session.execute(update(N).where(*conditions).values(
             status="pending", attempts=0, next_attempt_at=now, updated=now, lease_holder=None,
             lease_until=None).execution_options(synchronize_session=False)).rowcount
+
+    def prune(self, before: datetime) -> int:
+        """Delete delivered and cancelled notifications last touched before `before` (the
+        delivery log's retention); pending and dead ones always stay."""
+        result = self.session.execute(delete(N).where(N.status.in_(("delivered", "cancelled")),
+                                                      N.updated < before))
+        return result.rowcount or 0
 
     def get(self, pk: int) -> SubscriptionNotificationRow | None:
         return self.session.get(N, pk)

@@ -8,8 +8,9 @@ counts only. Intervals come from the `job_*` settings ("off" leaves a job out):
   drainer thread chains its own); reports the backlog still waiting.
 - audit-verify: walk the audit hash chain; a broken link fails the job (and /metrics shows it).
 - db-analyze: refresh the query planner's statistics for the search indexes.
-- outbox-prune: delete outbox rows that were delivered or discarded longer ago than
-  `outbox_retention` (the delivery log); pending rows and dead letters always stay.
+- outbox-prune: delete outbox rows that were delivered or discarded, and subscription
+  notifications that were delivered or cancelled, longer ago than `outbox_retention` (the
+  delivery logs); pending rows and dead letters always stay.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from gateway.store.audit_drain import backlog_bytes, drain_journal
 from gateway.store.audit_journal import AuditJournal
 from gateway.store.auth import AuthRepository
 from gateway.store.db import Database
+from gateway.store.notifications import NotificationRepository
 from gateway.store.outbox import OutboxRepository
 from gateway.store.reindex import analyze
 from gateway.sync.scheduler import Job, JobFailed
@@ -76,7 +78,8 @@ def housekeeping_jobs(settings: Settings, db: Database) -> list[Job]:
     def outbox_prune() -> dict:
         keep = timedelta(seconds=interval_seconds(settings.outbox_retention))
         with db.transaction() as session:
-            return {"pruned": OutboxRepository(session).prune(_now() - keep)}
+            return {"pruned": OutboxRepository(session).prune(_now() - keep),
+                    "notifications_pruned": NotificationRepository(session).prune(_now() - keep)}
 
     runs = {"auth-housekeeping": auth_housekeeping, "audit-drain": audit_drain,
             "audit-verify": audit_verify, "db-analyze": db_analyze, "outbox-prune": outbox_prune}

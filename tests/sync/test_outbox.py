@@ -208,3 +208,23 @@ def test_prune_keeps_pending_and_dead_rows(make_gateway, ehr):
     with db.transaction() as session:
         assert OutboxRepository(session).prune(utc_now() + timedelta(days=1)) == 1
     assert [r["status"] for r in outbox_rows(app)] == ["pending"]
+
+
+def test_prune_job_also_clears_old_delivered_notifications(make_gateway, ehr, settings_overrides):
+    from gateway.store.notifications import NotificationRepository
+    from gateway.sync.housekeeping import housekeeping_jobs
+    app = make_gateway()
+    db = app.extensions["fhir_gateway"].db
+    old = utc_now() - timedelta(days=40)
+    with db.transaction() as session:
+        notes = NotificationRepository(session)
+        notes.enqueue(["sub-1"], "Patient", "p1", 1, "create", old)
+        notes.enqueue(["sub-1"], "Patient", "p2", 1, "create", old)
+        session.flush()
+        session.connection().exec_driver_sql(
+            "UPDATE subscription_notifications SET status = 'delivered' WHERE resource_id = 'p1'")
+    settings = app.extensions["fhir_gateway"].settings
+    [job] = [j for j in housekeeping_jobs(settings, db) if j.name == "outbox-prune"]
+    assert job.run()["notifications_pruned"] == 1
+    with db.read() as session:
+        assert NotificationRepository(session).counts() == {"pending": 1, "delivered": 0, "dead": 0, "cancelled": 0}
