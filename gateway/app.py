@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from flask import Flask, request
 
+from gateway.api.admin_review import bp as admin_review_blueprint
 from gateway.api.cors import init_cors
 from gateway.api.errors import register_error_handlers
 from gateway.api.fhir import bp as fhir_blueprint
@@ -137,6 +138,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(launch_blueprint)
     app.register_blueprint(fhir_blueprint)
     app.register_blueprint(ops_blueprint)
+    app.register_blueprint(admin_review_blueprint)  # /admin/review: the duplicate-patient queue
     @app.after_request
     def _hsts(response):
         # RFC 6797: browsers keep to HTTPS once they saw it here (only sent over TLS).

@@ -102,6 +102,10 @@ class _StateCollector:
         yield success
         yield failing
         yield runs
+        reviews = GaugeMetricFamily("fhir_gateway_patient_reviews_open",
+                                    "Possible duplicate patients waiting for staff review")
+        reviews.add_metric([], state.open_reviews)
+        yield reviews
         if state.audit_backlog_bytes is not None:
             backlog = GaugeMetricFamily("fhir_gateway_audit_journal_backlog_bytes",
                                         "Journaled read audit events not chained yet (bytes)")

@@ -32,6 +32,7 @@ class WriteResult:
 
     stored: StoredResource
     created: bool
+    duplicates: tuple = ()  # possible duplicates the write queued (services.duplicates.Flag)
 
 
 def parse_etag(value: str | None) -> int | None:

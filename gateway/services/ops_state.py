@@ -1,4 +1,5 @@
-"""Operational state read at scrape time: scheduled jobs' health and the audit journal backlog.
+"""Operational state read at scrape time: scheduled jobs' health, the audit journal backlog and
+the duplicate-patient review queue's open items.
 
 May import: stdlib, gateway.store. /metrics asks this on every scrape (a couple of small
 queries), so gauges are true of the database and journal now, whichever process did the work.
@@ -12,6 +13,7 @@ from gateway.store.audit_drain import backlog_bytes
 from gateway.store.audit_journal import AuditJournal
 from gateway.store.db import Database
 from gateway.store.jobs import JobRepository
+from gateway.store.match_reviews import ReviewRepository
 
 
 _EPOCH = datetime(1970, 1, 1)  # stored times are naive UTC
@@ -29,6 +31,7 @@ class JobState:
 class OpsState:
     jobs: list[JobState]
     audit_backlog_bytes: int | None  # None: reads are audited inline (no journal)
+    open_reviews: int = 0  # possible duplicate patients waiting for staff review
 
 
 class OpsStateReader:
@@ -42,6 +45,7 @@ class OpsStateReader:
                              None if row.last_success is None
                              else (row.last_success - _EPOCH).total_seconds(),
                              row.consecutive_failures, row.runs) for row in rows]
+            open_reviews = ReviewRepository(session).count_open()
         backlog = backlog_bytes(self.db, self.journal) if self.journal is not None else None
-        return OpsState(jobs, backlog)
+        return OpsState(jobs, backlog, open_reviews)
 

@@ -20,6 +20,7 @@ from gateway.services import audit
 from gateway.services.audit import Agent
 from gateway.services.audit_search import search_bundle as audit_search_bundle
 from gateway.services.canonical import utc_now
+from gateway.services.duplicates import watch_duplicates, with_flags
 from gateway.services.history import history_bundle
 from gateway.services.push import push_write
 from gateway.services.remote_search import mirror_query, restricted_params
@@ -79,6 +80,7 @@ class FhirService:
         ops = Interactions(session, self.clock(), base_url)
         ops.after_write = lambda interaction, resource: push_write(
             session, self.delivery, interaction, resource, ops.now)
+        ops.after_write = watch_duplicates(ops, self.settings)  # flag Patients, in this transaction
         return ops
 
     def check(self, resource_type: str, interaction: str) -> None:
@@ -196,7 +198,7 @@ class FhirService:
             result = ops.conditional_create(resource, if_none_exist) if if_none_exist else ops.create(resource)
             note.resources.append(json.loads(result.stored.content))
             note.status = 201 if result.created else 200
-            return result
+            return with_flags(result, session)
 
     def update(self, resource_type: str, resource_id: str, body: object, *, base_url: str,
                if_match: str | None = None, agent: Agent = Agent()) -> WriteResult:
@@ -206,7 +208,7 @@ class FhirService:
             expected = parse_etag(if_match)
             result = self.interactions(session, base_url).update(resource, resource_id, expected)
             note.resources.append(json.loads(result.stored.content))
-            return result
+            return with_flags(result, session)
 
     def delete(self, resource_type: str, resource_id: str,
                agent: Agent = Agent()) -> StoredResource | None:
