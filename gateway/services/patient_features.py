@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 import jellyfish
 
@@ -46,8 +47,11 @@ class Features:
 
 def name_text(text: object) -> str:
     """Lower-case letters and single spaces: accents and apostrophes dropped, hyphens split."""
-    if not isinstance(text, str):
-        return ""
+    return _name_text(text) if isinstance(text, str) else ""
+
+
+@lru_cache(maxsize=8192)  # names repeat a great deal across a register; pure, so cacheable
+def _name_text(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
     plain = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
     return " ".join(p for p in _SPLIT.split(_DROP.sub("", plain)) if p)
@@ -113,6 +117,7 @@ def features(patient: dict) -> Features:
     )
 
 
+@lru_cache(maxsize=8192)
 def phonetic(word: str) -> str:
     """NYSIIS code of one normalised name part ('' for none)."""
     return jellyfish.nysiis(word) if word else ""

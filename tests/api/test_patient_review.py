@@ -104,6 +104,35 @@ def test_a_failed_write_of_a_duplicate_queues_nothing(client):
     assert _items(client, "all") == []
 
 
+def test_a_certain_match_by_if_none_exist_returns_the_existing_record(client):
+    original = _create(client, patient()).get_json()["id"]
+    again = _create(client, patient(), {"If-None-Exist": f"identifier={MRN}|MRN-1001"})
+    assert again.status_code == 200 and again.get_json()["id"] == original
+    assert _items(client, "all") == []
+
+
+def test_a_failing_detection_never_blocks_the_write(app, client, caplog):
+    """The review table is unreachable: the write still commits, nothing is queued, and the
+    log names the Patient id and the error class only (no PHI)."""
+    from sqlalchemy import text
+    _create(client, patient())
+    db = app.extensions["fhir_gateway"].db
+    with db.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE patient_match_reviews RENAME TO patient_match_reviews_away"))
+    try:
+        with caplog.at_level("ERROR", logger="gateway.duplicates"):
+            response = _create(client, _near(), OUTCOME)
+    finally:
+        with db.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE patient_match_reviews_away RENAME TO patient_match_reviews"))
+    assert response.status_code == 201
+    dup = response.headers["Location"].split("/Patient/")[1].split("/")[0]
+    assert client.get(f"/fhir/Patient/{dup}").status_code == 200
+    [record] = [r for r in caplog.records if r.name == "gateway.duplicates"]
+    assert dup in record.getMessage() and "Chalm" not in record.getMessage()
+    assert _items(client, "all") == []
+
+
 def test_detection_off_queues_nothing(settings_overrides):
     app = create_app(settings_from_mapping(dict(settings_overrides, match_detection="off")))
     client = app.test_client()
