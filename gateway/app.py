@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Mapping
 
 from flask import Flask, request
 
 from gateway.api.admin_review import bp as admin_review_blueprint
+from gateway.api.admin_outbox import bp as admin_outbox_blueprint
 from gateway.api.cors import init_cors
 from gateway.api.errors import register_error_handlers
 from gateway.api.fhir import bp as fhir_blueprint
@@ -27,13 +29,17 @@ from gateway.auth.tokens import AuthService
 from gateway.capability import build_capability, supported_interactions, supported_operations
 from gateway.services.bundles import BundleProcessor
 from gateway.services.canonical import instant, utc_now
+from gateway.services.dead_letters import DeadLetters
+from gateway.services.outbox_delivery import OutboxDeliverer
+from gateway.services.push import DeliveryRules
 from gateway.services.ops_state import OpsStateReader
 from gateway.services.resources import FhirService
-from gateway.settings import ConfigError, Settings, load_settings
+from gateway.settings import ConfigError, Settings, interval_seconds, load_settings
 from gateway.store.audit_drain import drain_journal
 from gateway.store.audit_journal import AuditJournal
 from gateway.store.db import Database
 from gateway.sync.audit_drainer import AuditDrainer
+from gateway.sync.backoff import RetryPolicy
 from gateway.sync.budget import BackendBudgets
 from gateway.sync.router import Router
 from gateway.store.migrate import current_revision, head_revision
@@ -61,6 +67,8 @@ class Container:
     auth: AuthService
     metrics: GatewayMetrics
     operations: Mapping[str, frozenset[str]]  # type -> operations offered (computed at start)
+    outbox: OutboxDeliverer  # what `fhir-gateway worker` runs
+    dead_letters: DeadLetters  # the staff API over the outbox
 
     def capability(self, base_url: str) -> dict:
         statement = build_capability(self.settings, self.profiles, base_url, software_version(),
@@ -92,6 +100,15 @@ def _delivery(settings: Settings, profiles: Mapping[str, Profile], metrics: Gate
     return MeteredDelivery(Router(settings, profiles, budgets), metrics)
 
 
+def _delivery_rules(settings: Settings) -> DeliveryRules:
+    """Retries of writes a backend could not take: jittered exponential backoff, then the
+    dead-letter queue (after outbox_max_attempts tries or outbox_max_age)."""
+    retry = RetryPolicy(settings.outbox_retry_base_seconds, settings.outbox_retry_cap_seconds,
+                        settings.outbox_max_attempts)
+    return DeliveryRules(retry, timedelta(seconds=interval_seconds(settings.outbox_max_age)),
+                         queue_when_unavailable=settings.delivery_when_unavailable == "queue")
+
+
 def _audit_journal(settings: Settings, db: Database):
     """The read-audit journal and the hook that wakes its background drainer (None and a
     no-op when reads are audited inline)."""
@@ -115,12 +132,16 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     metrics = GatewayMetrics.from_environment()
     journal, journaled = _audit_journal(settings, db)
     metrics.state = OpsStateReader(db, journal).read
+    rules = _delivery_rules(settings)
     fhir = FhirService(db, settings, supported, delivery=_delivery(settings, profiles, metrics),
-                       journal=journal, journaled=journaled)
+                       journal=journal, journaled=journaled, rules=rules)
     if journal is not None and journal.segments():
         journaled()  # events a previous process left in the journal: chain them now
     container = Container(settings, db, profiles, fhir, BundleProcessor(fhir), instant(utc_now()),
-                          AuthService(db, utc_now), metrics, supported_operations(settings, profiles))
+                          AuthService(db, utc_now), metrics, supported_operations(settings, profiles),
+                          OutboxDeliverer(db, fhir.delivery, rules, utc_now,
+                                          timedelta(seconds=settings.outbox_lease_seconds)),
+                          DeadLetters(fhir))
 
     app = Flask("gateway")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -139,6 +160,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(fhir_blueprint)
     app.register_blueprint(ops_blueprint)
     app.register_blueprint(admin_review_blueprint)  # /admin/review: the duplicate-patient queue
+    app.register_blueprint(admin_outbox_blueprint)
     @app.after_request
     def _hsts(response):
         # RFC 6797: browsers keep to HTTPS once they saw it here (only sent over TLS).

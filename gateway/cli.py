@@ -461,6 +461,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "unmapped Z-segments in")
     profiles.set_defaults(func=_cmd_profiles)
 
+    from gateway import cli_outbox
+    cli_outbox.register(sub)
+
     # Commands from other installed packages (the conformance toolkit and the sandbox EHRs)
     # plug in through an entry-point group, so gateway never imports conformance.
     for entry in entry_points(group="fhir_gateway.commands"):

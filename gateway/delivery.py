@@ -2,8 +2,9 @@
 
 May import: stdlib only. Services call a `Delivery` (built in create_app) after writing the
 local mirror and before committing; the sync package implements it over the translators and
-transports. A refusal or an unreachable backend rolls the local write back: nothing is ever
-reported as delivered that was not (until the outbox lands, there is no "accepted, pending").
+transports. A refusal rolls the local write back (422). An unreachable backend either rolls it
+back too (503) or, by default, leaves the write committed with a pending row in the outbox
+that the worker delivers later (`Queued`): nothing is ever reported as delivered that was not.
 """
 from __future__ import annotations
 
@@ -18,6 +19,17 @@ class Delivered:
     backend: str
     backend_id: str | None
     profile: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class DeliveryState:
+    """What became of a write's delivery, for the response: `delivered` now, or `queued` in the
+    outbox (row `outbox_id`) because the backend could not take it yet."""
+
+    state: str  # delivered | queued | dead-lettered (when retries are switched off)
+    backend: str
+    outbox_id: int
     detail: str = ""
 
 
@@ -43,10 +55,14 @@ class Delivery(Protocol):
     def owner(self, resource_type: str) -> str:
         """Name of the backend owning this type ("local" = no push)."""
 
+    def profile(self, backend: str) -> str:
+        """The translation profile (id@version) the backend is pinned to."""
+
     def push(self, interaction: str, resource: dict, backend_ids: dict[tuple[str, str], str],
-             related: dict[tuple[str, str], dict]) -> Delivered | None:
+             related: dict[tuple[str, str], dict], *, resend: bool = False) -> Delivered | None:
         """Translate and send; `backend_ids` maps (type, local id) -> backend id for references,
         `related` holds the referenced resources a message may need (an Appointment's Patient).
+        `resend`: an earlier try of this very change may have been taken (its answer lost).
         Returns None when the owner is the local store. Raises DeliveryRefused/Unavailable."""
 
     def query(self, resource_type: str, params: list[tuple[str, str]]):
@@ -62,7 +78,11 @@ class LocalOnly:
     def owner(self, resource_type: str) -> str:
         return "local"
 
-    def push(self, interaction: str, resource: dict, backend_ids, related) -> Delivered | None:
+    def profile(self, backend: str) -> str:
+        return ""
+
+    def push(self, interaction: str, resource: dict, backend_ids, related, *,
+             resend: bool = False) -> Delivered | None:
         return None
 
     def query(self, resource_type: str, params: list[tuple[str, str]]):

@@ -1,7 +1,8 @@
 """`fhir-gateway demo`: the whole embedded stack on loopback, seeded, in the foreground.
 
 May import: gateway.app, gateway.settings, gateway.store.migrate, gateway.seed, stdlib.
-Starts the sandbox EHRs, the gateway (gunicorn), the inbound MLLP listener and the scheduler as child
+Starts the sandbox EHRs, the gateway (gunicorn), the inbound MLLP listener, the scheduler and the
+outbox worker as child
 processes, seeds demo data through
 the API's own transaction path, prints ONE line of JSON when ready, and stops every child on
 Ctrl-C / SIGTERM. Child processes are started as `python -m gateway.cli ...`, so the demo works
@@ -183,6 +184,10 @@ def run_demo(port: int, data_dir: str, host: str = "127.0.0.1") -> int:
         children.append(scheduler)
         if not scheduler.stdout.readline():  # it prints one JSON line once it runs
             raise RuntimeError(f"the scheduler did not start; see {root / 'scheduler.log'}")
+        worker = _start(["worker"], env, root / "worker.log")  # delivers what a backend could not take at once
+        children.append(worker)
+        if not worker.stdout.readline():  # it prints one JSON line once it runs
+            raise RuntimeError(f"the outbox worker did not start; see {root / 'worker.log'}")
         _wait_ready(f"http://{host}:{port}/readyz", gateway)
         ready = {
             "fhir_base": f"http://{host}:{port}/fhir",
@@ -197,6 +202,8 @@ def run_demo(port: int, data_dir: str, host: str = "127.0.0.1") -> int:
             "seeded_entries": seeded,
             "inbound_listener": f"mllp://{host}:{listen_port}",
             "scheduler": "housekeeping jobs (`fhir-gateway jobs list` under env)",
+            "outbox_worker": "delivers queued writes (`fhir-gateway outbox list` under env; "
+                             "GET /admin/outbox with the token)",
             "owners": {"Patient, Appointment": "ehr-v2 (HL7 v2.5.1 sandbox over MLLP, "
                                                "profile hl7v2-generic@2.5.1-1.2.0)",
                        "Coverage": "ehr-rest (sandbox REST EHR, intake JSON over OAuth2, "

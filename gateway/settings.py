@@ -68,6 +68,17 @@ class Settings:
     job_audit_verify: str = "1d"
     job_db_analyze: str = "1d"
     scheduler_interval_seconds: int = 5  # how often a scheduler looks for due jobs
+    job_outbox_prune: str = "1h"
+    # The transactional outbox (gateway.services.push, `fhir-gateway worker`): a write whose
+    # backend cannot take it now is kept and retried ("queue"), or refused with 503 ("refuse").
+    delivery_when_unavailable: str = "queue"
+    outbox_retry_base_seconds: int = 2  # first retry within 0..2 s, doubling (full jitter)
+    outbox_retry_cap_seconds: int = 300  # never wait longer than this between tries
+    outbox_max_attempts: int = 30  # tries before a row is dead-lettered (the first included)
+    outbox_max_age: str = "1d"  # ... or once it is this old, tries left or not
+    outbox_retention: str = "30d"  # delivered and discarded rows kept this long (the log)
+    outbox_lease_seconds: int = 300  # a worker's claim on a row; longer than any delivery
+    worker_interval_ms: int = 500  # how often an idle worker looks for due rows
     # Duplicate-patient detection (gateway.services.duplicates): every Patient write is scored
     # against the Patients sharing a blocking key with it; pairs scoring at or above the
     # review threshold (the lower bound of grade "possible") are queued for staff review.
@@ -96,8 +107,10 @@ _CHOICES = {
     "rate_limit": ("on", "off"),
     "metrics": ("on", "off"),
     "audit_reads": ("journal", "inline"),
+    "delivery_when_unavailable": ("queue", "refuse"),
     "match_detection": ("on", "off"),
 }
+_DURATIONS = ("outbox_max_age", "outbox_retention")  # like job intervals, but never "off"
 # The limits library's notation ("10/second", "600 per minute", "5/2 hours; 100/day"), checked
 # here so a typo stops the start-up instead of surfacing on the first request.
 _ONE_LIMIT = r"\s*[0-9]+\s*(?:/|\s+per\s+)\s*(?:[0-9]+\s+)?(?:second|minute|hour|day|month|year)s?\s*"
@@ -142,6 +155,13 @@ def _coerce(key: str, value: Any) -> Any:
         except ValueError:
             raise ConfigError(f"{key}: expected an interval such as '90s', '15m', '1h', '1d' "
                               f"or 'off', got {value!r}") from None
+    if key in _DURATIONS:
+        try:
+            if interval_seconds(value) is None:
+                raise ValueError(value)
+        except ValueError:
+            raise ConfigError(f"{key}: expected a duration such as '90s', '15m', '1h' or '1d', "
+                              f"got {value!r}") from None
     if key == "rate_limit_storage" and not value.startswith(_LIMIT_STORAGES):
         raise ConfigError(f"{key}: expected memory:// or a redis:// URL, got {value.split('@')[-1]!r}")
     return value
@@ -236,6 +256,8 @@ def settings_from_mapping(values: Mapping[str, Any]) -> Settings:
         # The local store is always there: it mirrors what the backends cannot answer.
         backends = (BackendSettings(name="local", dialect="local", profile="local-store@1.3.0"),) + backends
     settings = Settings(**scalars, backends=backends)
+    if settings.outbox_retry_cap_seconds < settings.outbox_retry_base_seconds:
+        raise ConfigError("outbox_retry_cap_seconds: must be at least outbox_retry_base_seconds")
     _check_match_thresholds(settings)
     if settings.default_backend not in {b.name for b in backends}:
         raise ConfigError(f"default_backend: no backend named {settings.default_backend!r}")

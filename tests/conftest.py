@@ -118,3 +118,4 @@ def ehr():
     sandbox = V2Ehr("127.0.0.1").start()
     yield sandbox
     sandbox.stop()
+

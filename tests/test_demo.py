@@ -32,6 +32,20 @@ def _get(url: str, token: str | None = None) -> dict:
         return json.loads(response.read())
 
 
+def _post_json(url: str, body: dict) -> None:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=10).read()
+
+
+def _send(url: str, resource: dict, token: str, method: str):
+    request = urllib.request.Request(url, data=json.dumps(resource).encode(), method=method, headers={
+        "Content-Type": "application/fhir+json", "Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=20) as response:
+        response.read()
+        return response
+
+
 def _port_open(url: str) -> bool:
     host, port = url.split("//")[1].split("/")[0].split(":")
     with socket.socket() as s:
@@ -97,6 +111,21 @@ def test_demo_starts_seeds_serves_and_stops(tmp_path):
             time.sleep(0.5)
         assert set(jobs) >= {"auth-housekeeping", "audit-drain", "audit-verify", "db-analyze"}
         assert all(j["runs"] >= 1 and j["last_outcome"] == "ok" for j in jobs.values()), jobs
+        # the EHR misses a write: it is stored and queued, and the demo's worker delivers it
+        _post_json(info["sandbox_v2_inbox"].replace("/inbox", "/faults"), {"mode": "drop", "count": 1})
+        rivera = found["entry"][0]["resource"]
+        changed = dict(rivera, birthDate="1985-03-15")
+        answer = _send(f"{base}/Patient/{rivera['id']}", changed, token, "PUT")
+        assert answer.headers["X-Delivery-Status"].startswith("queued"), answer.headers
+        row = int(answer.headers["X-Delivery-Status"].rsplit("outbox=", 1)[1])
+        admin_url = base.replace("/fhir", f"/admin/outbox/{row}")
+        for _ in range(60):
+            if _get(admin_url, token)["status"] == "delivered":
+                break
+            time.sleep(0.5)
+        assert _get(admin_url, token)["status"] == "delivered"
+        with urllib.request.urlopen(info["sandbox_v2_inbox"], timeout=10) as response:
+            assert any("|19850315|" in m["raw"] and m["ack_code"] == "AA" for m in json.loads(response.read()))
         urls = [base, info["sandbox_rest"], info["sandbox_v2_inbox"], f"http://{host}:{port}/"]
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -105,7 +134,7 @@ def test_demo_starts_seeds_serves_and_stops(tmp_path):
     assert not any(_port_open(u) for u in urls), "a demo child process is still listening"
     # No PHI in the gateway's own logs (HIPAA 164.312(b) audit is in the AuditEvent table, not logs)
     logs = "".join((tmp_path / "demo" / name).read_text(errors="replace")
-                   for name in ("gateway.log", "listener.log", "scheduler.log"))
+                   for name in ("gateway.log", "listener.log", "scheduler.log", "worker.log"))
     logs += proc.stderr.read()
     for phi in ("Rivera", "Okafor", "Nguyen", "Feedley", "1985-03-14", "19850314", "1972-11-02",
                 "MRN-DEMO-1", "MRN-FEED-1", "Main St", "555 0101"):

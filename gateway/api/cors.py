@@ -14,7 +14,7 @@ _PATHS = ("/fhir", "/oauth/token", "/oauth/introspect", "/oauth/revoke", "/oauth
 _METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 _REQUEST_HEADERS = ("authorization", "content-type", "accept", "if-match", "if-none-exist",
                     "if-none-match", "if-modified-since", "prefer", "x-request-id")
-_EXPOSED = "Location, ETag, Last-Modified, Content-Location, WWW-Authenticate, X-Correlation-Id"
+_EXPOSED = "Location, ETag, Last-Modified, Content-Location, WWW-Authenticate, X-Correlation-Id, X-Delivery-Status"
 
 
 def _covered() -> bool:

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, current_app, request
 
 from gateway.api.negotiation import (binary_from_raw, is_json_content, json_body, prefer,
                                      response_format, wants_raw_binary)
+from gateway.api.caller import caller
 from gateway.api.responses import fhir_response, version_headers, write_response
 from gateway.auth.access import current_access
 from gateway.services.audit import Agent
@@ -38,12 +39,21 @@ def _base_url() -> str:
 
 
 def _agent() -> Agent:
-    """Who is calling, for the audit trail: the token's client, user and role."""
-    access = current_access()
-    if access is None:
-        return Agent(address=request.remote_addr)
-    return Agent(client_id=access.client_id, user=access.user, role=access.role,
-                 address=request.remote_addr)
+    return caller()
+
+
+def _delivery(result) -> tuple[list[Issue], dict[str, str]]:
+    """What the response says of the write's delivery to its backend EHR: an
+    X-Delivery-Status header (delivered | queued) naming the outbox row, and, when it was
+    queued, a warning issue in the OperationOutcome (the write is stored and will be sent)."""
+    state = result.delivery
+    if state is None:
+        return [], {}
+    headers = {"X-Delivery-Status": f"{state.state}; backend={state.backend}; outbox={state.outbox_id}"}
+    if state.state == "delivered":
+        return [], headers
+    return [Issue("warning", "transient", f"Stored; delivery to backend {state.backend} is "
+                  f"{state.state} (outbox row {state.outbox_id}): {state.detail}")], headers
 
 
 def _compartment(rtype: str, interaction: str) -> tuple[str, str] | None:
@@ -150,11 +160,12 @@ def patient_match() -> Response:
     return fhir_response(match_patients(container.fhir, json_body(request), base_url=_base_url(), agent=_agent()))
 
 
-def _write_issues(rtype: str, interaction: str, result, text: str) -> list[Issue]:
-    """The write's outcome, with a warning per possible duplicate it queued for review."""
+def _write_issues(rtype: str, interaction: str, result, text: str, more: list[Issue] = ()) -> list[Issue]:
+    """The write's outcome: `text`, `more` (what became of the delivery), then a warning per
+    possible duplicate the write queued for review."""
     confined = _compartment(rtype, interaction) is not None
-    return [Issue("information", "informational", text)] + warning_issues(result.duplicates,
-                                                                         disclose=not confined)
+    return ([Issue("information", "informational", text)] + list(more)
+            + warning_issues(result.duplicates, disclose=not confined))
 
 
 @bp.post("/<rtype>")
@@ -166,8 +177,9 @@ def create(rtype: str) -> Response:
                                       agent=_agent())
     status = 201 if result.created else 200
     text = "Created" if result.created else "A resource matching If-None-Exist already exists"
-    outcome = operation_outcome(_write_issues(rtype, "create", result, text))
-    return write_response(result.stored, status, _base_url(), outcome)
+    issues, headers = _delivery(result)
+    outcome = operation_outcome(_write_issues(rtype, "create", result, text, issues))
+    return write_response(result.stored, status, _base_url(), outcome, headers)
 
 
 @bp.get(f"/<rtype>/{_ID}")
@@ -185,8 +197,9 @@ def update(rtype: str, rid: str) -> Response:
     result = _container().fhir.update(rtype, rid, body, base_url=_base_url(),
                                       if_match=request.headers.get("If-Match"), agent=_agent())
     status = 201 if result.created else 200
-    outcome = operation_outcome(_write_issues(rtype, "update", result, "Created" if result.created else "Updated"))
-    return write_response(result.stored, status, _base_url(), outcome)
+    issues, headers = _delivery(result)
+    outcome = operation_outcome(_write_issues(rtype, "update", result, "Created" if result.created else "Updated", issues))
+    return write_response(result.stored, status, _base_url(), outcome, headers)
 
 
 @bp.delete(f"/<rtype>/{_ID}")

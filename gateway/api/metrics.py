@@ -46,11 +46,20 @@ class GatewayMetrics:
         self.rate_limited = Counter("fhir_gateway_rate_limited",
                                     "Requests refused by a rate limit (fhir, oauth, backend)",
                                     ["scope"], registry=registry)
+        self.outbox_lag = Histogram("fhir_gateway_outbox_delivery_lag_seconds",
+                                    "Time from a write's commit to its delivery by the outbox worker",
+                                    ["backend"], registry=registry,
+                                    buckets=(1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 86400))
         self.inbound = Counter("fhir_gateway_inbound_messages",
                                "HL7 v2 messages received from a backend, by the ACK code answered",
                                ["backend", "ack"], registry=registry)
 
         self.state: Callable[[], object] | None = None  # OpsState reader, set by create_app
+
+    def observe_outbox(self, done) -> None:
+        """A worker pass (gateway.services.outbox_delivery.DeliveryRound): delivery lags."""
+        for backend, lag in done.lag_seconds:
+            self.outbox_lag.labels(backend).observe(lag)
 
     @classmethod
     def from_environment(cls) -> "GatewayMetrics":
@@ -102,6 +111,7 @@ class _StateCollector:
         yield success
         yield failing
         yield runs
+        yield from _outbox_families(state)
         reviews = GaugeMetricFamily("fhir_gateway_patient_reviews_open",
                                     "Possible duplicate patients waiting for staff review")
         reviews.add_metric([], state.open_reviews)
@@ -111,6 +121,24 @@ class _StateCollector:
                                         "Journaled read audit events not chained yet (bytes)")
             backlog.add_metric([], state.audit_backlog_bytes)
             yield backlog
+
+
+def _outbox_families(state):
+    """The outbox per backend and status (the dead-letter queue is status="dead"), and how old
+    each backend's oldest undelivered write is."""
+    messages = GaugeMetricFamily("fhir_gateway_outbox_messages",
+                                 "Outbox rows by backend and status (pending, delivered, dead, "
+                                 "discarded); dead = the dead-letter queue depth",
+                                 labels=["backend", "status"])
+    for (backend, status), count in sorted(state.outbox.items()):
+        messages.add_metric([backend, status], count)
+    yield messages
+    oldest = GaugeMetricFamily("fhir_gateway_outbox_oldest_pending_age_seconds",
+                               "Age of each backend's oldest write still waiting for delivery",
+                               labels=["backend"])
+    for backend, age in sorted(state.outbox_oldest_age.items()):
+        oldest.add_metric([backend], age)
+    yield oldest
 
 
 _CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
@@ -173,9 +201,12 @@ class MeteredDelivery:
     def owner(self, resource_type: str) -> str:
         return self.inner.owner(resource_type)
 
-    def push(self, interaction: str, resource: dict, backend_ids, related):
+    def profile(self, backend: str) -> str:
+        return self.inner.profile(backend)
+
+    def push(self, interaction: str, resource: dict, backend_ids, related, *, resend: bool = False):
         backend = self.inner.owner(resource["resourceType"])
-        call = lambda: self.inner.push(interaction, resource, backend_ids, related)  # noqa: E731
+        call = lambda: self.inner.push(interaction, resource, backend_ids, related, resend=resend)  # noqa: E731
         return call() if backend == "local" else self._observe(backend, interaction, call)
 
     def query(self, resource_type: str, params: list[tuple[str, str]]):

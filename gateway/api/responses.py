@@ -35,9 +35,10 @@ def version_headers(stored, base_url: str = "", *, location: bool = False) -> di
     return headers
 
 
-def write_response(stored, status: int, base_url: str, outcome: dict) -> Response:
+def write_response(stored, status: int, base_url: str, outcome: dict,
+                   extra_headers: dict[str, str] | None = None) -> Response:
     """Honour Prefer: return=minimal | representation (default) | OperationOutcome."""
-    headers = version_headers(stored, base_url, location=True)
+    headers = version_headers(stored, base_url, location=True) | (extra_headers or {})
     choice = prefer(request).get("return", "representation")
     if choice == "minimal":
         return fhir_response(None, status, headers)

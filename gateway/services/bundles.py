@@ -145,8 +145,7 @@ class BundleProcessor:
             entries = _entries(bundle)
             for entry in entries:
                 self._prepare(entry, allow_urn=True)
-            self._refuse_split_delivery(entries)
-            ops = self.service.interactions(session, base_url)
+            ops = self.service.interactions(session, base_url, queue_only=self._split_delivery(entries))
             ops.deferred_refs = []
             mapping = self._assign_ids(ops, entries)
             for entry in sorted(entries, key=lambda e: _ORDER[e.method]):
@@ -168,15 +167,14 @@ class BundleProcessor:
         return {"resourceType": "Bundle", "type": "transaction-response",
                 "entry": [responses[e.index] for e in entries]}
 
-    def _refuse_split_delivery(self, entries: list[Entry]) -> None:
-        """A transaction cannot be all-or-nothing across an EHR that has already ACKed part of
-        it (HL7 v2 has no rollback). Until the outbox makes delivery asynchronous and
-        replayable, a transaction may carry at most one write owned by a backend."""
+    def _split_delivery(self, entries: list[Entry]) -> bool:
+        """True when the transaction carries several writes owned by backend EHRs. Those are
+        all queued in the outbox (in entry order) instead of sent one by one: an EHR that has
+        ACKed part of a transaction cannot be rolled back (HL7 v2 has none), so nothing may
+        reach it before the whole transaction has committed here."""
         pushed = [e for e in entries if e.method != "GET"
                   and self.service.delivery.owner(e.type) != "local"]
-        if len(pushed) > 1:
-            raise BadRequest(f"This transaction has {len(pushed)} writes owned by backend EHRs; "
-                             "a transaction may carry at most one (send a batch instead)")
+        return len(pushed) > 1
 
     def _assign_ids(self, ops: Interactions, entries: list[Entry]) -> dict[str, str]:
         """Give every POSTed entry its server id up front so urn:uuid references resolve."""

@@ -91,13 +91,15 @@ def flag_duplicates(session, settings, interaction: str, resource: dict, now: da
     return flags
 
 
-def watch_duplicates(ops, settings) -> Callable[[str, dict], None]:
-    """`ops.after_write` followed by duplicate detection on the same session."""
+def watch_duplicates(ops, settings) -> Callable[[str, dict], object]:
+    """`ops.after_write` followed by duplicate detection on the same session; what the first
+    returns (the delivery's state) is returned unchanged."""
     before = ops.after_write
 
-    def after_write(interaction: str, resource: dict) -> None:
-        before(interaction, resource)
+    def after_write(interaction: str, resource: dict) -> object:
+        answer = before(interaction, resource)
         flag_duplicates(ops.session, settings, interaction, resource, ops.now)
+        return answer
     return after_write
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 from urllib.parse import parse_qsl
@@ -28,11 +28,15 @@ from gateway.store.resources import ResourceRepository, StoredResource, VersionC
 
 @dataclass(frozen=True)
 class WriteResult:
-    """What a write did: the stored version and whether it created the resource."""
+    """What a write did: the stored version, whether it created the resource, and what became
+    of its delivery to the owning backend (None: the local store owns the type)."""
 
     stored: StoredResource
     created: bool
-    duplicates: tuple = ()  # possible duplicates the write queued (services.duplicates.Flag)
+    # possible duplicates the write queued (services.duplicates.Flag); keyword-only, so
+    # positional WriteResult(...) calls are not affected by where it sits
+    duplicates: tuple = field(default=(), kw_only=True)
+    delivery: object | None = None  # gateway.delivery.DeliveryState
 
 
 def parse_etag(value: str | None) -> int | None:
@@ -71,8 +75,10 @@ class Interactions:
         # A transaction Bundle defers reference checks until all its entries are written,
         # because entries may point at each other in any order.
         self.deferred_refs: list[dict] | None = None
-        # Called after each local write, before commit, to push it to the owning backend.
-        self.after_write: Callable[[str, dict], None] = lambda _interaction, _resource: None
+        # Called after each local write, before commit, to push it to the owning backend; what
+        # it answers (a DeliveryState, or None for the local store) is kept for the response.
+        self.after_write: Callable[[str, dict], object] = lambda _interaction, _resource: None
+        self.last_delivery: object | None = None
 
     # -- reads (R4 http.html#read, #vread) -------------------------------------------------
     def read(self, resource_type: str, resource_id: str) -> StoredResource:
@@ -100,8 +106,8 @@ class Interactions:
                                           extract_index(resource_type, content), self.now)
         except IntegrityError:
             raise Conflict(f"{resource_type}/{new_id} already exists") from None
-        self.after_write("create", content)
-        return WriteResult(stored, True)
+        self.last_delivery = self.after_write("create", content)
+        return WriteResult(stored, True, self.last_delivery)
 
     def conditional_create(self, resource: dict, criteria: str) -> WriteResult:
         """If-None-Exist (R4 http.html#ccreate): 0 matches create, 1 returns it, >1 is 412."""
@@ -137,8 +143,8 @@ class Interactions:
                                       extract_index(resource_type, content), self.now)
         except VersionConflict:
             raise Conflict(f"{resource_type}/{resource_id} was changed concurrently; retry") from None
-        self.after_write("update", content)
-        return WriteResult(stored, False)
+        self.last_delivery = self.after_write("update", content)
+        return WriteResult(stored, False, self.last_delivery)
 
     def delete(self, resource_type: str, resource_id: str) -> StoredResource | None:
         """DELETE is idempotent: deleting a missing or deleted resource succeeds (R4 #delete)."""
@@ -150,7 +156,7 @@ class Interactions:
             deleted = self.repo.delete(existing, self.now)
         except VersionConflict:
             raise Conflict(f"{resource_type}/{resource_id} was changed concurrently; retry") from None
-        self.after_write("delete", json.loads(existing.content))
+        self.last_delivery = self.after_write("delete", json.loads(existing.content))
         return deleted
 
     # -- helpers ----------------------------------------------------------------------------

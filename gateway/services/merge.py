@@ -89,7 +89,9 @@ def merge_in(service, session, note, source_id: str, target_id: str, base_url: s
     kept = ops.update(survivor, target_id).stored
     gone = ops.update(retired, source_id).stored
     # the owning backend hears one merge (ADT^A40), not two updates; a refusal rolls back
-    push_write(session, service.delivery, "merge", json.loads(kept.content), ops.now)
+    # (never queued: staff merging two charts must see the EHR take it, or nothing change)
+    push_write(session, service.delivery, "merge", json.loads(kept.content), ops.now,
+               service.rules, may_queue=False)
     note.resources += [json.loads(kept.content), json.loads(gone.content)]
     note.status = 200
     return _output(json.loads(kept.content), f"Patient/{source_id} merged into Patient/{target_id}")

@@ -22,7 +22,7 @@ from gateway.services.audit_search import search_bundle as audit_search_bundle
 from gateway.services.canonical import utc_now
 from gateway.services.duplicates import watch_duplicates, with_flags
 from gateway.services.history import history_bundle
-from gateway.services.push import push_write
+from gateway.services.push import DeliveryRules, push_write
 from gateway.services.remote_search import mirror_query, restricted_params
 from gateway.services.interactions import Interactions, WriteResult, live, parse_etag
 from gateway.services.search import run_search
@@ -64,22 +64,25 @@ class FhirService:
                  supported: Mapping[str, frozenset[str]],
                  clock: Callable = utc_now, delivery: Delivery | None = None,
                  journal: AuditJournal | None = None,
-                 journaled: Callable[[], None] = lambda: None) -> None:
+                 journaled: Callable[[], None] = lambda: None,
+                 rules: DeliveryRules | None = None) -> None:
         self.db = db
         self.settings = settings
         self.supported = supported  # resource type -> interactions the active profiles serve
         self.clock = clock
         self.delivery = delivery or LocalOnly()
+        self.rules = rules  # how writes owed to a backend that is down are queued (push.py)
         # Reads' AuditEvents go to the journal (see store.audit_journal) when there is one,
         # else into the chain in a transaction of their own; `journaled` wakes the drainer.
         self.journal = journal
         self.journaled = journaled
 
-    def interactions(self, session, base_url: str = "") -> Interactions:
-        """Interactions on `session` whose writes are pushed to the owning backend."""
+    def interactions(self, session, base_url: str = "", *, queue_only: bool = False) -> Interactions:
+        """Interactions on `session` whose writes are pushed to the owning backend (or queued
+        in the outbox; `queue_only`: always queued, never tried inline)."""
         ops = Interactions(session, self.clock(), base_url)
         ops.after_write = lambda interaction, resource: push_write(
-            session, self.delivery, interaction, resource, ops.now)
+            session, self.delivery, interaction, resource, ops.now, self.rules, queue_only=queue_only)
         ops.after_write = watch_duplicates(ops, self.settings)  # flag Patients, in this transaction
         return ops
 

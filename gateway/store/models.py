@@ -325,3 +325,39 @@ class RevokedTokenRow(Base):
     __tablename__ = "revoked_tokens"
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires: Mapped[datetime] = mapped_column(DateTime)
+
+
+class OutboxRow(Base):
+    """One write owed to a backend EHR (the transactional outbox), committed with the write.
+
+    Delivered rows stay as the delivery log until the retention job prunes them; `dead` rows are
+    the dead-letter queue staff inspect, replay or discard. Each backend's pending rows are
+    delivered one at a time in id order (HL7 v2 receivers expect A04 before A08), so only the
+    oldest pending row of a backend is ever claimed. `profile` is the version that rendered it.
+    """
+
+    __tablename__ = "outbox"
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    backend: Mapped[str] = mapped_column(String(64))
+    interaction: Mapped[str] = mapped_column(String(16))  # create | update | delete | merge
+    resource_type: Mapped[str] = mapped_column(String(64))
+    resource_id: Mapped[str] = mapped_column(String(64))
+    version_id: Mapped[int] = mapped_column(Integer)  # the version whose content is sent
+    profile: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | dead | discarded
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[datetime] = mapped_column(DateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished: Mapped[datetime | None] = mapped_column(DateTime)  # delivered, dead-lettered or discarded
+    lease_holder: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    backend_id: Mapped[str | None] = mapped_column(String(128))  # what the backend answered
+    last_error: Mapped[str | None] = mapped_column(Text)  # the backend's reason (may name data: never logged)
+    closed_by: Mapped[str | None] = mapped_column(String(128))  # who last replayed or discarded it
+    note: Mapped[str | None] = mapped_column(String(1000))  # why (discard reason, replay history)
+    __table_args__ = (
+        Index("ix_outbox_backend_status", "backend", "status", "pk"),
+        Index("ix_outbox_status_finished", "status", "finished"),
+        Index("ix_outbox_resource", "resource_type", "resource_id"),
+    )

@@ -10,6 +10,7 @@ answered as 503 (the EHR may have the message; the outbox issue adds idempotent 
 """
 from __future__ import annotations
 
+import hashlib
 import ssl
 import uuid
 from datetime import datetime
@@ -57,8 +58,8 @@ class Hl7v2Backend:
                                  read_timeout=float(backend.options.get("read_timeout", 30)),
                                  ssl_context=context, server_hostname=server_name)
 
-    def _context(self, backend_ids=None, related=None) -> TranslateContext:
-        return TranslateContext(now=datetime.now(self.zone), control_id=uuid.uuid4().hex[:20],
+    def _context(self, backend_ids=None, related=None, control_id: str | None = None) -> TranslateContext:
+        return TranslateContext(now=datetime.now(self.zone), control_id=control_id or uuid.uuid4().hex[:20],
                                 backend_ids=backend_ids or {}, related=related or {},
                                 options=dict(self.backend.options))
 
@@ -86,8 +87,10 @@ class Hl7v2Backend:
             # A refused or unreadable answer: the EHR cannot answer now; never guess from it.
             raise DeliveryUnavailable(self.backend.name, f"query not answered: {exc}") from None
 
-    def push(self, interaction: str, resource: dict, backend_ids, related) -> Delivered:
-        ctx = self._context(backend_ids, related)
+    def push(self, interaction: str, resource: dict, backend_ids, related, *,
+             resend: bool = False) -> Delivered:
+        # a resend needs nothing special: it carries the first try's MSH-10 (_control_id)
+        ctx = self._context(backend_ids, related, _control_id(interaction, resource))
         try:
             message = hl7v2.render(self.profile, interaction, resource, ctx)
         except TranslationError as exc:
@@ -104,3 +107,12 @@ class Hl7v2Backend:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _control_id(interaction: str, resource: dict) -> str:
+    """MSH-10 for a write: the same for every try of the same change (the outbox retries, a
+    write sent again after a timeout whose ACK was lost), so the EHR can recognise a resend
+    (HL7 v2.5 2.10.1 original acknowledgment: the receiver detects duplicates by MSH-10)."""
+    version = resource.get("meta", {}).get("versionId", "")
+    key = f"{interaction}|{resource['resourceType']}/{resource.get('id', '')}|{version}"
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]

@@ -8,6 +8,8 @@ counts only. Intervals come from the `job_*` settings ("off" leaves a job out):
   drainer thread chains its own); reports the backlog still waiting.
 - audit-verify: walk the audit hash chain; a broken link fails the job (and /metrics shows it).
 - db-analyze: refresh the query planner's statistics for the search indexes.
+- outbox-prune: delete outbox rows that were delivered or discarded longer ago than
+  `outbox_retention` (the delivery log); pending rows and dead letters always stay.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from gateway.store.audit_drain import backlog_bytes, drain_journal
 from gateway.store.audit_journal import AuditJournal
 from gateway.store.auth import AuthRepository
 from gateway.store.db import Database
+from gateway.store.outbox import OutboxRepository
 from gateway.store.reindex import analyze
 from gateway.sync.scheduler import Job, JobFailed
 
@@ -28,6 +31,7 @@ JOB_SETTINGS = {  # job name -> the setting holding its interval
     "audit-drain": "job_audit_drain",
     "audit-verify": "job_audit_verify",
     "db-analyze": "job_db_analyze",
+    "outbox-prune": "job_outbox_prune",
 }
 
 
@@ -69,8 +73,13 @@ def housekeeping_jobs(settings: Settings, db: Database) -> list[Job]:
             analyze(session)
         return {"analyzed": True}
 
+    def outbox_prune() -> dict:
+        keep = timedelta(seconds=interval_seconds(settings.outbox_retention))
+        with db.transaction() as session:
+            return {"pruned": OutboxRepository(session).prune(_now() - keep)}
+
     runs = {"auth-housekeeping": auth_housekeeping, "audit-drain": audit_drain,
-            "audit-verify": audit_verify, "db-analyze": db_analyze}
+            "audit-verify": audit_verify, "db-analyze": db_analyze, "outbox-prune": outbox_prune}
     jobs = []
     for name, key in JOB_SETTINGS.items():
         seconds = interval_seconds(getattr(settings, key))

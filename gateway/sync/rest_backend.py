@@ -57,7 +57,12 @@ class RestBackend:
         except TranslationError as exc:
             raise DeliveryRefused(self.backend.name, f"cannot translate with {self.profile.key}: {exc}") from None
 
-    def push(self, interaction: str, resource: dict, backend_ids, related) -> Delivered:
+    def push(self, interaction: str, resource: dict, backend_ids, related, *,
+             resend: bool = False) -> Delivered:
+        if resend and interaction == "create":
+            taken = self._taken_before(resource)
+            if taken is not None:
+                return taken
         ids = dict(backend_ids)
         try:
             parent = vendor_json.parent_of(self.profile, resource)
@@ -70,6 +75,25 @@ class RestBackend:
         backend_id = request.backend_id or vendor_json.backend_id_of(
             self.profile, resource["resourceType"], answer.body)
         return Delivered(self.backend.name, backend_id, self.profile.key, f"HTTP {answer.status}")
+
+    def _taken_before(self, resource: dict) -> Delivered | None:
+        """A create sent again after a try whose answer was lost (a timeout after the vendor
+        stored it): when the vendor can be searched by MRN and holds exactly one record with
+        this resource's MRN, that record is the earlier try's, so its id is adopted instead of
+        creating a duplicate. Only on a resend: a first create never adopts a record, since a
+        wrong MRN typed at the desk must not attach the patient to someone else's chart."""
+        rtype = resource["resourceType"]
+        spec = vendor_json.rest_spec(self.profile).get("search", {}).get(rtype) or {}
+        if "mrn" not in spec.get("params", {}):
+            return None
+        mrn = vendor_json.mrn_of(resource, self.backend.options)
+        if mrn == resource.get("id"):
+            return None  # no MRN: nothing the vendor could be searched by
+        found = self.search(rtype, {"mrn": mrn})
+        if len(found) != 1:
+            return None
+        return Delivered(self.backend.name, vendor_json.record_id(self.profile, rtype, found[0]),
+                         self.profile.key, "taken by an earlier try (found by MRN)")
 
     def _find_or_register(self, parent: tuple[str, str], related) -> str:
         """The vendor id of the record a resource lives under (a Coverage's Patient) when the

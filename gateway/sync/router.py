@@ -26,6 +26,7 @@ class Router:
         self.budgets = budgets
         self.owners = {t: b.name for b in settings.backends for t in b.resources}
         self.default = settings.default_backend
+        self.profiles = {b.name: b.profile for b in settings.backends}
         self.backends = {}
         for backend in settings.backends:
             if backend.dialect == "local":
@@ -40,13 +41,17 @@ class Router:
         name = self.owners.get(resource_type, self.default)
         return name if name in self.backends else "local"
 
-    def push(self, interaction: str, resource: dict, backend_ids, related) -> Delivered | None:
+    def profile(self, backend: str) -> str:
+        return self.profiles.get(backend, "")
+
+    def push(self, interaction: str, resource: dict, backend_ids, related, *,
+             resend: bool = False) -> Delivered | None:
         name = self.owner(resource["resourceType"])
         if name == "local":
             return None
         if self.budgets:
             self.budgets.spend(name)
-        return self.backends[name].push(interaction, resource, backend_ids, related)
+        return self.backends[name].push(interaction, resource, backend_ids, related, resend=resend)
 
     def query(self, resource_type: str, params: list[tuple[str, str]]):
         """The owning backend's answer to a search (QueryResult), or None when the owner is

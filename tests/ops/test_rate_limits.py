@@ -8,6 +8,7 @@ import urllib.request
 
 import pytest
 
+from outbox_helpers import deliver_outbox, outbox_rows
 from gateway.app import create_app
 from gateway.settings import ConfigError, settings_from_mapping
 
@@ -181,33 +182,39 @@ def budgeted_gateway(make_app, ehr, rate_limit: str):
         "options": {"read_timeout": 1.5, "assigning_authority": "CLINIC", "rate_limit": rate_limit}}])
 
 
-def _create(client, mrn: str):
+def _create(client, mrn: str, prefer: str = "return=representation"):
     patient = dict(PATIENT, identifier=[{"system": "urn:fhir-gateway:mrn", "value": mrn}])
-    return client.post("/fhir/Patient", data=json.dumps(patient), content_type=FHIR_JSON)
+    return client.post("/fhir/Patient", data=json.dumps(patient), content_type=FHIR_JSON,
+                       headers={"Prefer": prefer})
 
 
-def test_spent_backend_budget_is_503_and_nothing_is_sent_or_stored(make_app, ehr):
+def test_spent_backend_budget_queues_the_write_unsent(make_app, ehr):
     app = budgeted_gateway(make_app, ehr, "2/minute")
     client = app.test_client()
     assert [_create(client, f"MRN-70{i}").status_code for i in range(2)] == [201, 201]
-    refused = _create(client, "MRN-709")
-    assert refused.status_code == 503, refused.data
-    assert 1 <= _retry_after(refused) <= 60
-    outcome = refused.get_json()
-    assert outcome["issue"][0]["code"] == "transient"
-    assert "rate limit" in outcome["issue"][0]["diagnostics"]
-    assert len(_inbox(ehr)) == 2  # the third was never sent
-    assert client.get("/fhir/Patient?_summary=count").get_json()["total"] == 2  # nor stored
+    queued = _create(client, "MRN-709", prefer="return=OperationOutcome")
+    assert queued.status_code == 201, queued.data
+    assert queued.headers["X-Delivery-Status"].startswith("queued; backend=ehr")
+    warning = [i for i in queued.get_json()["issue"] if i["severity"] == "warning"][0]
+    assert warning["code"] == "transient" and "rate limit" in warning["diagnostics"]
+    assert len(_inbox(ehr)) == 2  # the third was not sent...
+    assert client.get("/fhir/Patient?_summary=count").get_json()["total"] == 3  # ...but kept
+    assert deliver_outbox(app).retried == 1  # the worker keeps to the budget too
+    [row] = outbox_rows(app, status="pending")
+    assert row["attempts"] == 2 and "rate limit" in row["last_error"]
+    assert len(_inbox(ehr)) == 2
     metrics = client.get("/metrics").data.decode()
-    assert 'fhir_gateway_backend_deliveries_total{backend="ehr",interaction="create",outcome="throttled"} 1.0' in metrics
+    assert 'fhir_gateway_backend_deliveries_total{backend="ehr",interaction="create",outcome="throttled"} 2.0' in metrics
     assert 'fhir_gateway_backend_deliveries_total{backend="ehr",interaction="create",outcome="delivered"} 2.0' in metrics
-    assert 'fhir_gateway_rate_limited_total{scope="backend"} 1.0' in metrics
+    assert 'fhir_gateway_rate_limited_total{scope="backend"} 2.0' in metrics
+    assert 'fhir_gateway_outbox_messages{backend="ehr",status="pending"} 1.0' in metrics
 
 
 def test_backend_budget_is_shared_by_gateways_on_the_same_storage(make_app, ehr, limit_settings):
     """Two workers (two apps) on one storage spend one budget; in memory each has its own."""
     first = budgeted_gateway(make_app, ehr, "1/minute").test_client()
     second = budgeted_gateway(make_app, ehr, "1/minute").test_client()
-    assert _create(first, "MRN-7101").status_code == 201
-    expected = 503 if limit_settings["rate_limit_storage"].startswith("redis") else 201
-    assert _create(second, "MRN-7102").status_code == expected
+    assert _create(first, "MRN-7101").headers["X-Delivery-Status"].startswith("delivered")
+    expected = "queued" if limit_settings["rate_limit_storage"].startswith("redis") else "delivered"
+    answer = _create(second, "MRN-7102")
+    assert answer.status_code == 201 and answer.headers["X-Delivery-Status"].startswith(expected)

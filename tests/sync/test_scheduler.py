@@ -245,7 +245,7 @@ def test_off_leaves_a_job_out(tmp_path):
                                       "job_db_analyze": "90s"})
     jobs = {j.name: j for j in housekeeping_jobs(settings, None)}
     assert "audit-verify" not in jobs and jobs["db-analyze"].every == timedelta(seconds=90)
-    assert set(jobs) == {"auth-housekeeping", "audit-drain", "db-analyze"}
+    assert set(jobs) == {"auth-housekeeping", "audit-drain", "db-analyze", "outbox-prune"}
 
 
 def test_cli_runs_lists_and_refuses_unknown_jobs(database_url, monkeypatch, tmp_path, capsys):
@@ -253,7 +253,8 @@ def test_cli_runs_lists_and_refuses_unknown_jobs(database_url, monkeypatch, tmp_
     monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path))
     assert main(["scheduler", "--once"]) == 0
     ran = json.loads(capsys.readouterr().out)
-    assert sorted(ran["ran"]) == ["audit-drain", "audit-verify", "auth-housekeeping", "db-analyze"]
+    assert sorted(ran["ran"]) == ["audit-drain", "audit-verify", "auth-housekeeping", "db-analyze",
+                                  "outbox-prune"]
     assert ran["failed"] == []
     assert main(["jobs", "run", "db-analyze"]) == 0
     assert json.loads(capsys.readouterr().out) == {"job": "db-analyze", "ok": True,

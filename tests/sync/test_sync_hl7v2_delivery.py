@@ -1,5 +1,7 @@
 """End to end over real sockets: Patient writes through the gateway reach the sandbox HL7 v2 EHR
-as ADT^A04/A08; refusals answer 422, an unreachable EHR 503, and nothing is stored either way."""
+as ADT^A04/A08; refusals answer 422 and store nothing; an unreachable EHR leaves the write
+stored with a pending outbox row that the worker delivers later (or, with
+delivery_when_unavailable = "refuse", a 503 that stores nothing)."""
 from __future__ import annotations
 
 import copy
@@ -11,6 +13,7 @@ import pytest
 from conformance.sandbox.v2_ehr import V2Ehr
 from gateway.app import create_app
 from gateway.settings import settings_from_mapping
+from outbox_helpers import deliver_outbox, outbox_rows
 
 FHIR_JSON = "application/fhir+json"
 PATIENT = {"resourceType": "Patient",
@@ -87,20 +90,64 @@ def test_permanent_refusal_is_422_with_the_ehr_reason_and_nothing_stored(gateway
     assert _count(gateway) == 0
 
 
+def _adt_a04s(ehr) -> list[dict]:
+    return [m for m in _inbox(ehr) if m["type"].startswith("ADT^A04")]
+
+
 @pytest.mark.parametrize("mode", ["nak-ae", "drop", "slow"])
-def test_transient_failures_are_503_with_retry_after_and_nothing_stored(gateway, ehr, mode):
+def test_transient_failures_are_stored_queued_and_delivered_by_the_worker(gateway, ehr, mode):
     _fault(ehr, mode=mode, count=1, delay=3)
-    response = gateway.post("/fhir/Patient", data=json.dumps(PATIENT), content_type=FHIR_JSON)
-    assert response.status_code == 503, response.data
-    assert int(response.headers["Retry-After"]) > 0
-    assert _count(gateway) == 0
+    response = gateway.post("/fhir/Patient", data=json.dumps(PATIENT), content_type=FHIR_JSON,
+                            headers={"Prefer": "return=OperationOutcome"})
+    assert response.status_code == 201, response.data
+    assert response.headers["X-Delivery-Status"].startswith("queued; backend=ehr; outbox=")
+    warning = [i for i in response.get_json()["issue"] if i["severity"] == "warning"]
+    assert warning and "queued" in warning[0]["diagnostics"]
+    assert _count(gateway) == 1  # accepted: the front desk does not key it in again
+    [row] = outbox_rows(gateway.application)
+    assert row["status"] == "pending" and row["attempts"] == 1 and row["last_error"]
+    done = deliver_outbox(gateway.application)
+    assert (done.delivered, done.dead) == (1, 0)
+    [row] = outbox_rows(gateway.application)
+    assert row["status"] == "delivered" and row["attempts"] == 2
+    accepted = [m for m in _adt_a04s(ehr) if m["ack_code"] == "AA"]
+    assert accepted and "MRN-5001" in accepted[-1]["raw"]
+    # a resend carries the first try's MSH-10, so the EHR can tell it is the same change
+    assert len({m["control_id"] for m in _adt_a04s(ehr)}) == 1
 
 
-def test_unreachable_ehr_is_503(gateway, ehr):
-    ehr.stop()
-    response = gateway.post("/fhir/Patient", data=json.dumps(PATIENT), content_type=FHIR_JSON)
-    assert response.status_code == 503
-    assert _count(gateway) == 0
+def test_unreachable_ehr_queues_later_writes_behind_the_first_and_keeps_their_order(gateway, ehr):
+    _fault(ehr, mode="drop", count=1)
+    first = gateway.post("/fhir/Patient", data=json.dumps(PATIENT), content_type=FHIR_JSON)
+    assert first.status_code == 201 and first.headers["X-Delivery-Status"].startswith("queued")
+    pid = first.get_json()["id"]
+    sent = len(_inbox(ehr))
+    changed = dict(copy.deepcopy(PATIENT), id=pid, birthDate="1972-11-03")
+    second = gateway.put(f"/fhir/Patient/{pid}", data=json.dumps(changed), content_type=FHIR_JSON)
+    assert second.status_code == 200 and second.headers["X-Delivery-Status"].startswith("queued")
+    assert len(_inbox(ehr)) == sent  # queued behind the first: not tried, so not overtaking it
+    assert deliver_outbox(gateway.application).delivered == 2
+    delivered = [m for m in _inbox(ehr) if m["ack_code"] == "AA"]
+    assert [m["type"].split("^")[1] for m in delivered] == ["A04", "A08"]
+    assert "|19721103|" in delivered[1]["raw"]
+    third = gateway.put(f"/fhir/Patient/{pid}", data=json.dumps(dict(changed, gender="female")),
+                        content_type=FHIR_JSON)
+    assert third.headers["X-Delivery-Status"].startswith("delivered")  # drained: sent at once
+
+
+def test_refuse_mode_answers_503_and_stores_nothing(ehr, settings_overrides):
+    overrides = dict(settings_overrides, delivery_when_unavailable="refuse", backends=[{
+        "name": "ehr", "dialect": "hl7v2", "profile": "hl7v2-generic@2.5.1-1.2.0",
+        "endpoint": ehr.mllp_url, "resources": ["Patient"], "options": {"read_timeout": 1.5}}])
+    app = create_app(settings_from_mapping(overrides))
+    try:
+        client = app.test_client()
+        ehr.stop()
+        response = client.post("/fhir/Patient", data=json.dumps(PATIENT), content_type=FHIR_JSON)
+        assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
+        assert _count(client) == 0 and outbox_rows(app) == []
+    finally:
+        app.extensions["fhir_gateway"].db.dispose()
 
 
 def _appointments(ehr) -> list[dict]:
@@ -226,7 +273,7 @@ def test_document_with_its_binary_arrives_as_mdm_t02(gateway13, ehr):
 
 def test_mllp_over_tls_with_a_client_certificate(settings_overrides, tmp_path):
     """mllps:// endpoint: TLS 1.2+ with the EHR's CA, and the client certificate the EHR asks
-    for; without it the EHR refuses the handshake and the write is a 503, never delivered."""
+    for; without it the EHR refuses the handshake and the write stays queued, never delivered."""
     from gateway.devcert import write_dev_cert
     from gateway.transports.tls import server_context
     ehr_cert, ehr_key = write_dev_cert(tmp_path / "ehr")
@@ -247,8 +294,12 @@ def test_mllp_over_tls_with_a_client_certificate(settings_overrides, tmp_path):
         assert response.status_code == 201, response.get_data(as_text=True)
         assert [m["type"] for m in _inbox(sandbox)] == ["ADT^A04"]
         without = client({})
-        refused = without.test_client().post("/fhir/Patient", data=json.dumps(PATIENT), content_type=FHIR_JSON)
-        assert refused.status_code == 503 and "Retry-After" in refused.headers
+        queued = without.test_client().post("/fhir/Patient", data=json.dumps(PATIENT), content_type=FHIR_JSON)
+        assert queued.status_code == 201 and queued.headers["X-Delivery-Status"].startswith("queued")
+        assert deliver_outbox(without).delivered == 0  # the handshake still fails: kept, not lost
+        [row] = outbox_rows(without, status="pending")  # (both apps share one database)
+        assert row["status"] == "pending" and row["attempts"] == 2
+        assert [m["type"] for m in _inbox(sandbox)] == ["ADT^A04"]
         for app in (with_cert, without):
             app.extensions["fhir_gateway"].db.dispose()
     finally:

@@ -1,7 +1,7 @@
 """Duplicate-patient review queue: possible duplicate pairs and staff decisions
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-08
 
 The blocking keys the matcher looks candidates up by are idx_token rows (param '_match'),
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 
 revision = '0006'
-down_revision = '0004'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

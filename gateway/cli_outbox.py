@@ -1,0 +1,95 @@
+"""`fhir-gateway worker` and `fhir-gateway outbox ...`: deliver the outbox, and work its dead letters.
+
+May import: everything in gateway (a composition root, like cli.py and app.py). The worker is
+the process that delivers writes a backend could not take at once (the demo starts one); the
+outbox commands are the staff tools of the /admin/outbox API, acting as the integration admin
+at this terminal (audited as client fhir-gateway-cli with the operating-system user).
+"""
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import signal
+import sys
+import threading
+
+
+def _container():
+    from gateway.app import create_app
+    return create_app().extensions["fhir_gateway"]
+
+
+def _agent():
+    from gateway.services.audit import Agent
+    return Agent(client_id="fhir-gateway-cli", user=getpass.getuser(), role="integration_admin")
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    """Deliver due outbox rows until SIGTERM, or everything due now with --once."""
+    from gateway.sync.outbox_worker import OutboxWorker
+    container = _container()
+    worker = OutboxWorker(container.outbox.deliver_due, container.settings.worker_interval_ms / 1000,
+                          observe=container.metrics.observe_outbox)
+    try:
+        if args.once:
+            done = container.outbox.drain(worker.holder)
+            container.metrics.observe_outbox(done)
+            print(json.dumps(done.as_dict()))
+            return 0 if done.dead == 0 else 1
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        print(json.dumps({"worker": worker.holder}), flush=True)
+        worker.serve(stop)
+        return 0
+    finally:
+        container.fhir.delivery.close()
+        container.db.dispose()
+
+
+def _cmd_outbox(args: argparse.Namespace) -> int:
+    from gateway.errors import FhirError
+    container = _container()
+    letters, agent = container.dead_letters, _agent()
+    try:
+        if args.action == "list":
+            out = letters.page(agent, status=args.status, backend=args.backend, limit=args.limit)
+        elif args.action == "show":
+            out = letters.show(agent, _row_id(args))
+        elif args.action == "replay":
+            out = (letters.replay_all(agent, args.backend) if args.all_dead
+                   else letters.replay(agent, _row_id(args)))
+        else:
+            out = letters.discard(agent, _row_id(args), args.reason or "")
+    except FhirError as exc:
+        print(f"fhir-gateway outbox {args.action}: {exc.diagnostics}", file=sys.stderr)
+        return 1
+    finally:
+        container.db.dispose()
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def _row_id(args: argparse.Namespace) -> int:
+    if args.id is None:
+        from gateway.errors import BadRequest
+        raise BadRequest(f"outbox {args.action} needs a row id")
+    return args.id
+
+
+def register(sub) -> None:
+    worker = sub.add_parser("worker", help="deliver the outbox: writes a backend EHR could not take at once")
+    worker.add_argument("--once", action="store_true",
+                        help="deliver everything due now, then exit (1 if something was dead-lettered)")
+    worker.set_defaults(func=_cmd_worker)
+
+    outbox = sub.add_parser("outbox", help="the delivery outbox and its dead letters")
+    outbox.add_argument("action", choices=["list", "show", "replay", "discard"])
+    outbox.add_argument("id", nargs="?", type=int, help="the outbox row (show, replay, discard)")
+    outbox.add_argument("--status", choices=["pending", "delivered", "dead", "discarded"])
+    outbox.add_argument("--backend")
+    outbox.add_argument("--limit", type=int, default=50)
+    outbox.add_argument("--all-dead", action="store_true", help="replay: every dead letter (of --backend)")
+    outbox.add_argument("--reason", help="discard: why it needs no delivery (required)")
+    outbox.set_defaults(func=_cmd_outbox)
