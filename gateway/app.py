@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 from flask import Flask, request
 
+from gateway.api.admin_review import bp as admin_review_blueprint
 from gateway.api.admin_outbox import bp as admin_outbox_blueprint
 from gateway.api.cors import init_cors
 from gateway.api.errors import register_error_handlers
@@ -167,6 +168,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(launch_blueprint)
     app.register_blueprint(fhir_blueprint)
     app.register_blueprint(ops_blueprint)
+    app.register_blueprint(admin_review_blueprint)  # /admin/review: the duplicate-patient queue
     app.register_blueprint(admin_outbox_blueprint)
     app.register_blueprint(ingest_blueprint)
     @app.after_request

@@ -25,7 +25,10 @@ _COMMON = {
 
 # The operations this server implements: (type, name) -> OperationDefinition canonical.
 # Patient $merge follows the FHIR R5 definition (R4 has none): source-patient, target-patient.
-OPERATIONS = {("Patient", "merge"): "http://hl7.org/fhir/OperationDefinition/Patient-merge"}
+OPERATIONS = {("Patient", "merge"): "http://hl7.org/fhir/OperationDefinition/Patient-merge",
+              ("Patient", "match"): "http://hl7.org/fhir/OperationDefinition/Patient-match"}
+# Operations answered from the local mirror alone (like reads): offered whoever owns the type.
+_MIRROR_OPERATIONS = {"match"}
 
 
 def _profile(profiles: Mapping[str, Profile], backend: BackendSettings) -> Profile:
@@ -68,7 +71,8 @@ def served(settings: Settings, profiles: Mapping[str, Profile]) -> dict[str, dic
         # An operation is the gateway's own work on its store (declared by the local profile);
         # when a backend owns the type, it is offered only if that backend's dialect carries it.
         operations = [op for op in (mirror.operations if mirror else ())
-                      if owner_profile.dialect == "local" or carries(owner_profile, rtype, op)]
+                      if owner_profile.dialect == "local" or op in _MIRROR_OPERATIONS
+                      or carries(owner_profile, rtype, op)]
         out[rtype] = {"interactions": interactions, "search_params": params, "operations": operations,
                       "backend": owner.name, "profile": owner_profile.key}
     return out

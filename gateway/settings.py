@@ -87,6 +87,14 @@ class Settings:
     notifier_retry_base_seconds: int = 30  # first retry within this; doubling (full jitter)
     notifier_retry_cap_seconds: int = 3600  # longest wait between two tries
     notifier_interval_seconds: int = 2  # how often a notifier looks for due notifications
+    # Duplicate-patient detection (gateway.services.duplicates): every Patient write is scored
+    # against the Patients sharing a blocking key with it; pairs scoring at or above the
+    # review threshold (the lower bound of grade "possible") are queued for staff review.
+    match_detection: str = "on"  # "off": no review items are queued ($match still answers)
+    match_review_threshold: float = 0.55
+    match_probable_threshold: float = 0.80
+    match_certain_threshold: float = 0.95
+    match_max_candidates: int = 50  # candidates scored per Patient (the best-blocked first)
 
     @property
     def resolved_audit_journal_dir(self) -> str:
@@ -108,6 +116,7 @@ _CHOICES = {
     "metrics": ("on", "off"),
     "audit_reads": ("journal", "inline"),
     "delivery_when_unavailable": ("queue", "refuse"),
+    "match_detection": ("on", "off"),
 }
 _DURATIONS = ("outbox_max_age", "outbox_retention")  # like job intervals, but never "off"
 # The limits library's notation ("10/second", "600 per minute", "5/2 hours; 100/day"), checked
@@ -122,6 +131,8 @@ _DIALECTS = ("local", "hl7v2", "rest")
 
 def _coerce(key: str, value: Any) -> Any:
     kind = _SCALARS[key].type
+    if kind == "float":
+        return _fraction(key, value)
     if kind == "int":
         if isinstance(value, bool):
             raise ConfigError(f"{key}: expected an integer, got {value!r}")
@@ -162,6 +173,28 @@ def _coerce(key: str, value: Any) -> Any:
     if key == "rate_limit_storage" and not value.startswith(_LIMIT_STORAGES):
         raise ConfigError(f"{key}: expected memory:// or a redis:// URL, got {value.split('@')[-1]!r}")
     return value
+
+
+def _fraction(key: str, value: Any) -> float:
+    """A threshold: a number in (0, 1]."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{key}: expected a number between 0 and 1, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: expected a number between 0 and 1, got {value!r}") from None
+    if not 0 < number <= 1:
+        raise ConfigError(f"{key}: must be above 0 and at most 1, got {number}")
+    return number
+
+
+def _check_match_thresholds(settings: "Settings") -> None:
+    ordered = (("match_review_threshold", settings.match_review_threshold),
+               ("match_probable_threshold", settings.match_probable_threshold),
+               ("match_certain_threshold", settings.match_certain_threshold))
+    for (low_key, low), (high_key, high) in zip(ordered, ordered[1:]):
+        if low >= high:
+            raise ConfigError(f"{high_key}: must be above {low_key} ({low}), got {high}")
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -252,10 +285,11 @@ def settings_from_mapping(values: Mapping[str, Any]) -> Settings:
         raise ConfigError("backends: backend names must be unique")
     if not any(b.name == "local" for b in backends):
         # The local store is always there: it mirrors what the backends cannot answer.
-        backends = (BackendSettings(name="local", dialect="local", profile="local-store@1.3.0"),) + backends
+        backends = (BackendSettings(name="local", dialect="local", profile="local-store@1.4.0"),) + backends
     settings = Settings(**scalars, backends=backends)
     if settings.outbox_retry_cap_seconds < settings.outbox_retry_base_seconds:
         raise ConfigError("outbox_retry_cap_seconds: must be at least outbox_retry_base_seconds")
+    _check_match_thresholds(settings)
     if settings.default_backend not in {b.name for b in backends}:
         raise ConfigError(f"default_backend: no backend named {settings.default_backend!r}")
     return settings

@@ -27,7 +27,7 @@ def test_local_only_advertises_the_local_profile():
     patient = next(r for r in cs["rest"][0]["resource"] if r["type"] == "Patient")
     assert {i["code"] for i in patient["interaction"]} == {
         "read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type"}
-    assert "local-store@1.3.0" in patient["documentation"]
+    assert "local-store@1.4.0" in patient["documentation"]
     assert {p["name"] for p in patient["searchParam"]} >= {"family", "birthdate", "_id"}
     binary = next(r for r in cs["rest"][0]["resource"] if r["type"] == "Binary")
     assert "searchParam" not in binary

@@ -49,3 +49,18 @@ def test_bad_toml_names_the_key(tmp_path, toml, key):
     with pytest.raises(ConfigError) as info:
         load_settings(environ={"GATEWAY_CONFIG": str(config)})
     assert key in str(info.value)
+
+
+@pytest.mark.parametrize("environ, key", [
+    ({"GATEWAY_MATCH_REVIEW_THRESHOLD": "high"}, "match_review_threshold"),
+    ({"GATEWAY_MATCH_REVIEW_THRESHOLD": "0"}, "match_review_threshold"),
+    ({"GATEWAY_MATCH_CERTAIN_THRESHOLD": "1.5"}, "match_certain_threshold"),
+    ({"GATEWAY_MATCH_PROBABLE_THRESHOLD": "0.5"}, "match_probable_threshold"),  # below review
+    ({"GATEWAY_MATCH_CERTAIN_THRESHOLD": "0.8"}, "match_certain_threshold"),  # not above probable
+    ({"GATEWAY_MATCH_DETECTION": "sometimes"}, "match_detection"),
+    ({"GATEWAY_MATCH_MAX_CANDIDATES": "0"}, "match_max_candidates"),
+])
+def test_duplicate_match_settings_are_checked(environ, key):
+    with pytest.raises(ConfigError, match=key):
+        load_settings(environ=environ)
+    assert load_settings(environ={"GATEWAY_MATCH_REVIEW_THRESHOLD": "0.6"}).match_review_threshold == 0.6

@@ -20,7 +20,9 @@ from gateway.services.audit import Agent
 from gateway.services.compartment import patients_of
 from gateway.errors import (BadRequest, Forbidden, Issue, MethodNotAllowed, UnsupportedMediaType,
                             operation_outcome)
+from gateway.services.duplicates import warning_issues
 from gateway.services.merge import merge_patients
+from gateway.services.patient_match_op import match_patients
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 
@@ -147,6 +149,29 @@ def patient_merge() -> Response:
     return fhir_response(merge_patients(container.fhir, json_body(request), base_url=_base_url(), agent=_agent()))
 
 
+@bp.post("/Patient/$match")
+def patient_match() -> Response:
+    """Patient $match (R4 patient-operation-match.html; gateway.services.patient_match_op): for
+    callers who may read Patients, but not a patient/-scoped one (it answers other patients)."""
+    access = current_access()
+    if access is not None:
+        access.authorize("Patient", "read")
+        if access.patient_compartment("Patient", "read"):
+            raise Forbidden("a patient/-scoped token may not run $match: it answers other patients")
+    container = _container()
+    if "match" not in container.operations.get("Patient", ()):
+        raise MethodNotAllowed("Patient $match is not offered by this deployment")
+    return fhir_response(match_patients(container.fhir, json_body(request), base_url=_base_url(), agent=_agent()))
+
+
+def _write_issues(rtype: str, interaction: str, result, text: str, more: list[Issue] = ()) -> list[Issue]:
+    """The write's outcome: `text`, `more` (what became of the delivery), then a warning per
+    possible duplicate the write queued for review."""
+    confined = _compartment(rtype, interaction) is not None
+    return ([Issue("information", "informational", text)] + list(more)
+            + warning_issues(result.duplicates, disclose=not confined))
+
+
 @bp.post("/<rtype>")
 def create(rtype: str) -> Response:
     body = binary_from_raw(request) if rtype == "Binary" and not is_json_content(request) else json_body(request)
@@ -157,7 +182,7 @@ def create(rtype: str) -> Response:
     status = 201 if result.created else 200
     text = "Created" if result.created else "A resource matching If-None-Exist already exists"
     issues, headers = _delivery(result)
-    outcome = operation_outcome([Issue("information", "informational", text)] + issues)
+    outcome = operation_outcome(_write_issues(rtype, "create", result, text, issues))
     return write_response(result.stored, status, _base_url(), outcome, headers)
 
 
@@ -177,8 +202,7 @@ def update(rtype: str, rid: str) -> Response:
                                       if_match=request.headers.get("If-Match"), agent=_agent())
     status = 201 if result.created else 200
     issues, headers = _delivery(result)
-    outcome = operation_outcome([Issue("information", "informational",
-                                       "Created" if result.created else "Updated")] + issues)
+    outcome = operation_outcome(_write_issues(rtype, "update", result, "Created" if result.created else "Updated", issues))
     return write_response(result.stored, status, _base_url(), outcome, headers)
 
 

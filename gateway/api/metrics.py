@@ -124,6 +124,10 @@ class _StateCollector:
         yield runs
         yield from _outbox_families(state)
         yield from _notification_gauges(state)
+        reviews = GaugeMetricFamily("fhir_gateway_patient_reviews_open",
+                                    "Possible duplicate patients waiting for staff review")
+        reviews.add_metric([], state.open_reviews)
+        yield reviews
         if state.audit_backlog_bytes is not None:
             backlog = GaugeMetricFamily("fhir_gateway_audit_journal_backlog_bytes",
                                         "Journaled read audit events not chained yet (bytes)")

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 from gateway.errors import BadRequest, FhirError, Issue, PreconditionFailed
 from gateway.services.audit import Agent
 from gateway.services.canonical import instant
+from gateway.services.duplicates import flags_of, outcome_of
 from gateway.services.interactions import Interactions, parse_etag
 from gateway.services.search import run_search
 from gateway.services.validation import validate_bundle_envelope, validate_resource
@@ -130,11 +131,15 @@ class BundleProcessor:
         if entry.method == "POST":
             result = (ops.conditional_create(entry.resource, entry.if_none_exist)
                       if entry.if_none_exist else ops.create(entry.resource, entry.id))
-            return _response(result.stored, "201 Created" if result.created else "200 OK", with_resource=True)
-        if entry.id is None:
-            raise BadRequest(f"Bundle.entry[{entry.index}]: PUT needs Type/id in request.url")
-        result = ops.update(entry.resource, entry.id, parse_etag(entry.if_match))
-        return _response(result.stored, "201 Created" if result.created else "200 OK", with_resource=True)
+        else:
+            if entry.id is None:
+                raise BadRequest(f"Bundle.entry[{entry.index}]: PUT needs Type/id in request.url")
+            result = ops.update(entry.resource, entry.id, parse_etag(entry.if_match))
+        answer = _response(result.stored, "201 Created" if result.created else "200 OK", with_resource=True)
+        outcome = outcome_of(flags_of(ops.session, result.stored))  # possible duplicates queued
+        if outcome is not None:
+            answer["response"]["outcome"] = outcome
+        return answer
 
     def _transaction(self, bundle: dict, base_url: str, agent: Agent) -> dict:
         responses: dict[int, dict] = {}

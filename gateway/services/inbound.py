@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from gateway.errors import Conflict, FhirError, NotFound, Unprocessable
 from gateway.services.audit import Agent
+from gateway.services.duplicates import flag_duplicates
 from gateway.services.interactions import Interactions
 from gateway.services.validation import validate_resource
 from gateway.store.backend_ids import BackendIdRepository
@@ -72,6 +73,8 @@ class InboundApplier:
                 stored, created = ops.update(merged, local).stored, False
             ids.put(backend, rtype, stored.id, backend_id, profile, ops.now)
             note.resources.append(json.loads(stored.content))
+            flag_duplicates(session, self.service.settings, "create" if created else "update",
+                            note.resources[-1], ops.now)  # the EHR's duplicates are queued too
             return Applied(f"{rtype}/{stored.id}", created)
 
     def merge(self, backend: str, profile: str, instructions) -> list[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 from urllib.parse import parse_qsl
@@ -33,6 +33,9 @@ class WriteResult:
 
     stored: StoredResource
     created: bool
+    # possible duplicates the write queued (services.duplicates.Flag); keyword-only, so
+    # positional WriteResult(...) calls are not affected by where it sits
+    duplicates: tuple = field(default=(), kw_only=True)
     delivery: object | None = None  # gateway.delivery.DeliveryState
 
 

@@ -67,28 +67,35 @@ def merge_patients(service, parameters: object, *, base_url: str, agent: Agent) 
         raise Unprocessable("source-patient and target-patient are the same Patient; nothing merged")
     refs = (f"Patient/{source_id}", f"Patient/{target_id}")
     with service.unit(agent, "operation", refs=refs, query="Patient/$merge") as (session, note):
-        ops = Interactions(session, service.clock(), base_url)  # local writes; one push below
-        ops.after_write = service.notify.hooked(ops.after_write, session, ops.now)
-        source = json.loads(ops.read("Patient", source_id).content)
-        target = json.loads(ops.read("Patient", target_id).content)
-        for label, patient in (("source-patient", source), ("target-patient", target)):
-            if _replaced_by(patient):
-                raise Unprocessable(f"{label} Patient/{patient['id']} was already merged into "
-                                    f"{_replaced_by(patient)}; nothing merged")
-        survivor = validate_resource(_linked(target, source_id, "replaces"), "Patient")
-        retired = validate_resource(_linked(source, target_id, "replaced-by", active=False), "Patient")
-        if preview:
-            note.status = 200
-            return _output(survivor, "preview: nothing was written or sent")
-        kept = ops.update(survivor, target_id).stored
-        gone = ops.update(retired, source_id).stored
-        # the owning backend hears one merge (ADT^A40), not two updates; a refusal rolls back
-        # (never queued: staff merging two charts must see the EHR take it, or nothing change)
-        push_write(session, service.delivery, "merge", json.loads(kept.content), ops.now,
-                   service.rules, may_queue=False)
-        note.resources += [json.loads(kept.content), json.loads(gone.content)]
+        return merge_in(service, session, note, source_id, target_id, base_url, preview=preview)
+
+
+def merge_in(service, session, note, source_id: str, target_id: str, base_url: str, *,
+             preview: bool = False) -> dict:
+    """The merge in the caller's unit of work (its session and AuditNote): $merge, and the
+    duplicate review queue's `duplicate` decision, which records itself in the same unit."""
+    ops = Interactions(session, service.clock(), base_url)  # local writes; one push below
+    ops.after_write = service.notify.hooked(ops.after_write, session, ops.now)  # Subscriptions
+    source = json.loads(ops.read("Patient", source_id).content)
+    target = json.loads(ops.read("Patient", target_id).content)
+    for label, patient in (("source-patient", source), ("target-patient", target)):
+        if _replaced_by(patient):
+            raise Unprocessable(f"{label} Patient/{patient['id']} was already merged into "
+                                f"{_replaced_by(patient)}; nothing merged")
+    survivor = validate_resource(_linked(target, source_id, "replaces"), "Patient")
+    retired = validate_resource(_linked(source, target_id, "replaced-by", active=False), "Patient")
+    if preview:
         note.status = 200
-        return _output(json.loads(kept.content), f"Patient/{source_id} merged into Patient/{target_id}")
+        return _output(survivor, "preview: nothing was written or sent")
+    kept = ops.update(survivor, target_id).stored
+    gone = ops.update(retired, source_id).stored
+    # the owning backend hears one merge (ADT^A40), not two updates; a refusal rolls back
+    # (never queued: staff merging two charts must see the EHR take it, or nothing change)
+    push_write(session, service.delivery, "merge", json.loads(kept.content), ops.now,
+               service.rules, may_queue=False)
+    note.resources += [json.loads(kept.content), json.loads(gone.content)]
+    note.status = 200
+    return _output(json.loads(kept.content), f"Patient/{source_id} merged into Patient/{target_id}")
 
 
 def _output(result: dict, text: str) -> dict:

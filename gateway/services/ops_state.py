@@ -1,6 +1,6 @@
 """Operational state read at scrape time: scheduled jobs' health, the audit journal backlog and
-the delivery outbox (pending, dead letters, the oldest undelivered write) and the subscription
-notification queue.
+the delivery outbox (pending, dead letters, the oldest undelivered write), the subscription
+notification queue and the duplicate-patient review queue's open items.
 
 May import: stdlib, gateway.store. /metrics asks this on every scrape (a couple of small
 queries), so gauges are true of the database and journal now, whichever process did the work.
@@ -14,6 +14,7 @@ from gateway.store.audit_drain import backlog_bytes
 from gateway.store.audit_journal import AuditJournal
 from gateway.store.db import Database
 from gateway.store.jobs import JobRepository
+from gateway.store.match_reviews import ReviewRepository
 from gateway.store.outbox import OutboxRepository
 from gateway.store.notifications import NotificationRepository
 
@@ -36,6 +37,7 @@ class OpsState:
     outbox: dict[tuple[str, str], int] = field(default_factory=dict)  # (backend, status) -> rows
     outbox_oldest_age: dict[str, float] = field(default_factory=dict)  # backend -> seconds
     notifications: dict[str, int] = field(default_factory=dict)  # subscription queue by status
+    open_reviews: int = 0  # possible duplicate patients waiting for staff review
 
 
 class OpsStateReader:
@@ -55,6 +57,7 @@ class OpsStateReader:
             oldest = {b: max((now - created).total_seconds(), 0.0)
                       for b, created in outbox.oldest_pending().items()}
             notifications = NotificationRepository(session).counts(statuses=("pending", "dead"))
+            open_reviews = ReviewRepository(session).count_open()
         backlog = backlog_bytes(self.db, self.journal) if self.journal is not None else None
-        return OpsState(jobs, backlog, counts, oldest, notifications)
+        return OpsState(jobs, backlog, counts, oldest, notifications, open_reviews)
 

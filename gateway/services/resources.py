@@ -20,6 +20,7 @@ from gateway.services import audit
 from gateway.services.audit import Agent
 from gateway.services.audit_search import search_bundle as audit_search_bundle
 from gateway.services.canonical import utc_now
+from gateway.services.duplicates import watch_duplicates, with_flags
 from gateway.services.history import history_bundle
 from gateway.services.push import DeliveryRules, push_write
 from gateway.services.remote_search import mirror_query, restricted_params
@@ -86,6 +87,7 @@ class FhirService:
         ops.after_write = lambda interaction, resource: push_write(
             session, self.delivery, interaction, resource, ops.now, self.rules, queue_only=queue_only)
         ops.after_write = self.notify.hooked(ops.after_write, session, ops.now)  # Subscriptions
+        ops.after_write = watch_duplicates(ops, self.settings)  # flag Patients, in this transaction
         return ops
 
     def admit(self, resource: dict) -> dict:
@@ -214,7 +216,7 @@ class FhirService:
             result = ops.conditional_create(resource, if_none_exist) if if_none_exist else ops.create(resource)
             note.resources.append(json.loads(result.stored.content))
             note.status = 201 if result.created else 200
-            return result
+            return with_flags(result, session)
 
     def update(self, resource_type: str, resource_id: str, body: object, *, base_url: str,
                if_match: str | None = None, agent: Agent = Agent()) -> WriteResult:
@@ -224,7 +226,7 @@ class FhirService:
             expected = parse_etag(if_match)
             result = self.interactions(session, base_url).update(resource, resource_id, expected)
             note.resources.append(json.loads(result.stored.content))
-            return result
+            return with_flags(result, session)
 
     def delete(self, resource_type: str, resource_id: str,
                agent: Agent = Agent()) -> StoredResource | None:

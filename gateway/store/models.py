@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text,
-                        UniqueConstraint)
+from sqlalchemy import (BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String,
+                        Text, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # BIGINT on PostgreSQL, INTEGER on SQLite (only INTEGER PRIMARY KEY autoincrements there).
@@ -185,6 +185,32 @@ class ScheduledJobRow(Base):
     runs: Mapped[int] = mapped_column(Integer, default=0)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PatientMatchReviewRow(Base):
+    """A possible duplicate pair for staff to review (gateway.services.duplicates): the Patient
+    whose write raised it, the candidate, the matcher's score, grade and reasons (field names
+    and outcomes only, JSON), and the decision. pair_low/pair_high are the two ids in order,
+    so a pair is found whichever side was written; a not_duplicate decision keeps the pair
+    from ever being flagged again."""
+
+    __tablename__ = "patient_match_reviews"
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    patient_id: Mapped[str] = mapped_column(String(64))
+    candidate_id: Mapped[str] = mapped_column(String(64))
+    pair_low: Mapped[str] = mapped_column(String(64))
+    pair_high: Mapped[str] = mapped_column(String(64))
+    score: Mapped[float] = mapped_column(Float)
+    grade: Mapped[str] = mapped_column(String(16))  # certain | probable | possible
+    reasons: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # open | duplicate | not_duplicate | dismissed
+    created: Mapped[datetime] = mapped_column(DateTime)
+    updated: Mapped[datetime] = mapped_column(DateTime)  # last scored
+    resolved_by: Mapped[str | None] = mapped_column(String(255))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
+    note: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (Index("ix_match_reviews_pair", "pair_low", "pair_high"),
+                      Index("ix_match_reviews_status", "status", "pk"))
 
 
 class InboundMessageRow(Base):

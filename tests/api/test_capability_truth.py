@@ -109,7 +109,7 @@ def test_capability_statement_shape(client):
     assert cs["fhirVersion"] == "4.0.1" and cs["kind"] == "instance"
     assert "json" in cs["format"]
     assert cs["software"]["name"] == "fhir-gateway"
-    assert "local-store@1.3.0" in cs["implementation"]["description"]
+    assert "local-store@1.4.0" in cs["implementation"]["description"]
     types = {r["type"] for r in cs["rest"][0]["resource"]}
     assert {"Patient", "Appointment", "Coverage", "DocumentReference", "Binary"} <= types
     assert client.get("/fhir/metadata?mode=full").get_json() == cs
@@ -161,10 +161,19 @@ def test_every_advertised_interaction_works(client, world):
         if "create" in codes:
             body = {k: v for k, v in current.items() if k not in ("meta", "id")}
             assert client.post(f"/fhir/{rtype}", data=json.dumps(body), content_type=FHIR_JSON).status_code == 201
-    # every advertised operation works (Patient $merge: two fresh Patients, one retired)
+    # every advertised operation works (Patient $merge: two fresh Patients, one retired;
+    # Patient $match: the stored Patient is found, graded)
     for resource in cs["rest"][0]["resource"]:
         for operation in resource.get("operation", []):
-            assert (resource["type"], operation["name"]) in {("Patient", "merge")}, operation
+            assert (resource["type"], operation["name"]) in {("Patient", "merge"), ("Patient", "match")}, operation
+            if operation["name"] == "match":
+                probe = {k: v for k, v in world["Patient"].items() if k not in ("meta", "id")}
+                found = client.post("/fhir/Patient/$match", content_type=FHIR_JSON, data=json.dumps({
+                    "resourceType": "Parameters", "parameter": [{"name": "resource", "resource": probe}]}))
+                assert found.status_code == 200, found.get_json()
+                assert any(e["resource"]["id"] == world["Patient"]["id"] and e["search"]["score"] > 0.9
+                           for e in found.get_json()["entry"])
+                continue
             pair = [client.post("/fhir/Patient", data=json.dumps(patient(identifier=[
                 {"system": MRN_SYSTEM, "value": f"MRN-M{i}"}])), content_type=FHIR_JSON).get_json()["id"]
                 for i in range(2)]

@@ -106,9 +106,10 @@ def test_capability_offers_merge_only_where_the_owner_carries_it(settings_overri
         app.extensions["fhir_gateway"].db.dispose()
         entry = next(r for r in cs["rest"][0]["resource"] if r["type"] == "Patient")
         return [o["name"] for o in entry.get("operation", [])]
-    assert operations(None) == ["merge"]
-    assert operations("hl7v2-generic@2.5.1-1.3.0") == ["merge"]
-    assert operations("hl7v2-generic@2.5.1-1.2.0") == []  # no A40 in that profile
+    # $match reads the mirror only, so it is offered whoever owns Patient
+    assert operations(None) == ["merge", "match"]
+    assert operations("hl7v2-generic@2.5.1-1.3.0") == ["merge", "match"]
+    assert operations("hl7v2-generic@2.5.1-1.2.0") == ["match"]  # no A40 in that profile
 
 
 @pytest.fixture

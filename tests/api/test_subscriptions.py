@@ -76,7 +76,7 @@ def test_capability_statement_offers_subscription(client):
     params = {p["name"]: p["type"] for p in entry["searchParam"]}
     assert params == {"_id": "token", "_lastUpdated": "date", "status": "token", "type": "token",
                       "url": "uri", "criteria": "string", "payload": "token"}
-    assert "local-store@1.3.0" in entry["documentation"]
+    assert "local-store@1.4.0" in entry["documentation"]
 
 
 BAD = [

@@ -1,6 +1,7 @@
 """Index extraction: the search index values of one resource, from its SearchParam paths.
 
-May import: gateway.resources, gateway.store.indexes, gateway.services.search.values, stdlib.
+May import: gateway.resources, gateway.store.indexes, gateway.services.search.values,
+gateway.services.patient_features, stdlib.
 Pure and fast: it runs on every create and update. Paths are simple element paths with an
 optional filter, e.g. "name.family", "participant.actor", "telecom[system=phone]"; a date path
 "start~end" reads two sibling elements as one range. Values are cut to the index columns'
@@ -12,6 +13,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from gateway.resources import SearchParam, resource_types
+from gateway.services.patient_features import MATCH_PARAM, blocking_keys
 from gateway.services.search.values import MAX_LEN, date_range, normalize, parse_reference
 from gateway.store.indexes import IndexRows
 
@@ -143,6 +145,8 @@ def extract_index(resource_type: str, resource: dict) -> IndexRows:
                     continue
                 for value in values_at(resource, path):
                     _add(rows, param, value)
+    if resource_type == "Patient":  # the duplicate matcher's blocking keys, kept in step
+        rows["tokens"] += [(MATCH_PARAM, None, key) for key in blocking_keys(resource)]
     return IndexRows(tokens=tuple(dict.fromkeys(rows["tokens"])),
                      strings=tuple(dict.fromkeys(rows["strings"])),
                      dates=tuple(dict.fromkeys(rows["dates"])),

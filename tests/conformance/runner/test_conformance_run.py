@@ -33,6 +33,8 @@ def test_the_gateway_passes_every_check(gateway, tmp_path):
     patient = next(c.number.rsplit(".", 1)[0] for c in report.checks if c.name.startswith("Patient: create"))
     merged = [c for c in report.checks if c.name.startswith("Patient: $merge") or "merged" in c.name]
     assert len(merged) == 3 and all(c.outcome == "pass" for c in merged)  # the advertised operation ran
+    matched = [c for c in report.checks if c.name.startswith("Patient: $match")]
+    assert len(matched) == 2 and all(c.outcome == "pass" for c in matched)
     params = [c for c in report.checks if c.number.startswith(f"{patient}.8.4.")]
     assert len(params) == 12 and all(c.outcome == "pass" for c in params)
     subscription = [c for c in report.checks if c.name.startswith("Subscription: search parameter")]

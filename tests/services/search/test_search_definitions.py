@@ -15,7 +15,7 @@ from gateway.resources import resource_types
 from gateway.services.search.params import COMMON
 
 DEFS = Path(__file__).resolve().parents[2] / "data" / "fhir-r4-definitions"
-PROFILE = Path(__file__).resolve().parents[3] / "translators" / "profiles" / "local-store@1.3.0.yaml"
+PROFILE = Path(__file__).resolve().parents[3] / "translators" / "profiles" / "local-store@1.4.0.yaml"
 
 
 def _definitions() -> dict[str, dict]:
