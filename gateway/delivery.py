@@ -44,9 +44,14 @@ class DeliveryRefused(Exception):
 class DeliveryUnavailable(Exception):
     """The backend could not take it now (down, timeout, AE, 429, 5xx): answered as 503."""
 
-    def __init__(self, backend: str, reason: str, retry_after: int = 30) -> None:
+    def __init__(self, backend: str, reason: str, retry_after: int | None = None) -> None:
         super().__init__(f"{backend}: {reason}")
-        self.backend, self.reason, self.retry_after = backend, reason, retry_after
+        self.backend, self.reason = backend, reason
+        # `hint`: the wait the backend itself asked for (HTTP Retry-After, a spent budget's
+        # window), which the outbox honours; `retry_after`: what a client is told (30 s unless
+        # the backend said).
+        self.hint = retry_after
+        self.retry_after = retry_after or 30
 
 
 class Delivery(Protocol):

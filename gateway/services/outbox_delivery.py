@@ -110,7 +110,7 @@ class OutboxDeliverer:
         except DeliveryRefused as exc:
             return _Outcome(False, error=exc.reason, permanent=True)
         except DeliveryUnavailable as exc:
-            return _Outcome(False, error=exc.reason, hinted=exc.retry_after)
+            return _Outcome(False, error=exc.reason, hinted=exc.hint)
         except Exception as exc:  # noqa: BLE001 - a bug must not stop the queue; kept for retry
             log.exception("outbox delivery failed unexpectedly (%s)", type(exc).__name__)
             return _Outcome(False, error=f"unexpected error: {type(exc).__name__}")

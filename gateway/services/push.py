@@ -135,7 +135,7 @@ def push_write(session: Session, delivery: Delivery, interaction: str, resource:
             raise ServiceUnavailable(
                 f"Backend {exc.backend} cannot take the {interaction} now: {exc.reason}; nothing "
                 "was stored or delivered, retry later", headers={"Retry-After": str(exc.retry_after)}) from None
-        retry_at = rules.next_attempt(1, exc.retry_after, now, now)
+        retry_at = rules.next_attempt(1, exc.hint, now, now)
         row = outbox.add(message, now, attempts=1, next_attempt_at=retry_at, error=exc.reason,
                          status=PENDING if retry_at else DEAD)
         return DeliveryState("queued" if retry_at else "dead-lettered", backend, row.pk,

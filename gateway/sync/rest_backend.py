@@ -170,7 +170,7 @@ class RestBackend:
             code, message = vendor_json.error_of(self.profile, exc.body) or (exc.code, exc.vendor_message)
             raise DeliveryRefused(self.backend.name, f"HTTP {exc.status} {code}: {message}".strip()) from None
         except HttpUnavailable as exc:
-            wait = math.ceil(exc.retry_after) if exc.retry_after else 30
+            wait = math.ceil(exc.retry_after) if exc.retry_after else None  # the vendor's own hint
             raise DeliveryUnavailable(self.backend.name, str(exc), retry_after=wait) from None
 
     def close(self) -> None:

@@ -228,3 +228,15 @@ def test_prune_job_also_clears_old_delivered_notifications(make_gateway, ehr, se
     assert job.run()["notifications_pruned"] == 1
     with db.read() as session:
         assert NotificationRepository(session).counts() == {"pending": 1, "delivered": 0, "dead": 0, "cancelled": 0}
+
+
+def test_a_backend_that_gave_no_retry_hint_is_retried_on_the_backoff_schedule(make_gateway, ehr):
+    """A dropped connection says nothing about when to come back: the first retry is within
+    the base delay (2 s), not the 30 s a client is told in Retry-After."""
+    app = make_gateway()
+    _queue(app, ehr)
+    [row] = outbox_rows(app)
+    from datetime import datetime
+    wait = (datetime.fromisoformat(row["next_attempt_at"].replace("Z", "+00:00"))
+            - datetime.fromisoformat(row["last_attempt_at"].replace("Z", "+00:00"))).total_seconds()
+    assert 0 <= wait <= 2
