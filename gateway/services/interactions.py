@@ -28,12 +28,14 @@ from gateway.store.resources import ResourceRepository, StoredResource, VersionC
 
 @dataclass(frozen=True)
 class WriteResult:
-    """What a write did: the stored version, whether it created the resource, and what became
-    of its delivery to the owning backend (None: the local store owns the type)."""
+    """What a write did: the stored version, whether it created the resource, what became
+    of its delivery to the owning backend (None: the local store owns the type), and `related`,
+    a resource the write produced besides it (the answer to an eligibility check)."""
 
     stored: StoredResource
     created: bool
     delivery: object | None = None  # gateway.delivery.DeliveryState
+    related: StoredResource | None = None
 
 
 def parse_etag(value: str | None) -> int | None:
