@@ -46,8 +46,21 @@ def owners(settings: Settings) -> tuple[dict[str, BackendSettings], BackendSetti
     return owned, by_name[settings.default_backend]
 
 
+def _owner(rtype: str, known: Mapping[str, ResourceType], owned: dict[str, BackendSettings],
+           default: BackendSettings) -> BackendSettings:
+    """The backend owning a type; a type that follows another's owner (an eligibility question
+    goes to the EHR holding the Coverage) may not be given to a backend of its own."""
+    follows = known[rtype].owned_with
+    if follows and rtype in owned:
+        raise ConfigError(f"backends.{owned[rtype].name}.resources: {rtype} is served by the backend "
+                          f"that owns {follows}; list {follows} there instead")
+    return owned.get(follows or rtype, default)
+
+
 def served(settings: Settings, profiles: Mapping[str, Profile]) -> dict[str, dict]:
-    """type -> {"interactions": set, "search_params": [...], "backend": name, "profile": key}."""
+    """type -> {"interactions": set, "search_params": [...], "backend": name, "profile": key}.
+    A type no active profile serves for its owner (eligibility, when the backend owning
+    Coverage cannot ask) is left out."""
     owned, default = owners(settings)
     local = next(b for b in settings.backends if b.dialect == "local")
     local_profile = _profile(profiles, local)
@@ -55,7 +68,7 @@ def served(settings: Settings, profiles: Mapping[str, Profile]) -> dict[str, dic
     out: dict[str, dict] = {}
     types = {t for b in settings.backends for t in _profile(profiles, b).resources}
     for rtype in sorted(types & set(known)):
-        owner = owned.get(rtype, default)
+        owner = _owner(rtype, known, owned, default)
         owner_profile = _profile(profiles, owner)
         owner_support = owner_profile.resources.get(rtype)
         mirror = local_profile.resources.get(rtype)
@@ -64,6 +77,8 @@ def served(settings: Settings, profiles: Mapping[str, Profile]) -> dict[str, dic
         if mirror is not None:
             interactions |= set(mirror.interactions) & _READ_SIDE
             params += [p for p in mirror.search_params if p not in params]
+        if not interactions:
+            continue
         for code in params:
             if known[rtype].param(code) is None and code not in _COMMON:
                 raise ConfigError(f"profile {owner_profile.key}: {rtype} search parameter "

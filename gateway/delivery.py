@@ -33,6 +33,21 @@ class DeliveryState:
     detail: str = ""
 
 
+# An eligibility question is asked of the backend that owns the Coverage it names (R4
+# CoverageEligibilityRequest.insurance.coverage): that backend knows the member.
+ELIGIBILITY_ASKS = "Coverage"
+
+
+@dataclass(frozen=True)
+class EligibilityAnswer:
+    """A backend's answer to an eligibility question, read into a CoverageEligibilityResponse
+    (no id yet) by `profile`."""
+
+    response: dict
+    backend: str
+    profile: str
+
+
 class DeliveryRefused(Exception):
     """The backend refused permanently (HL7 AR/CR, vendor 4xx): answered as 422 with its reason."""
 
@@ -76,6 +91,12 @@ class Delivery(Protocol):
         owner, or a backend/profile that does not answer this search). Raises
         DeliveryUnavailable when the backend should answer but cannot now."""
 
+    def eligibility(self, request: dict, backend_ids: dict[tuple[str, str], str],
+                    related: dict[tuple[str, str], dict], now) -> EligibilityAnswer | None:
+        """Ask the backend owning Coverage about a CoverageEligibilityRequest (with its id), at
+        once; `now` (aware) is the answer's `created`. None when that backend cannot answer
+        eligibility questions. Raises DeliveryRefused/Unavailable, as `push` does."""
+
 
 class LocalOnly:
     """The Delivery used when every resource type is owned by the local store."""
@@ -91,4 +112,7 @@ class LocalOnly:
         return None
 
     def query(self, resource_type: str, params: list[tuple[str, str]]):
+        return None
+
+    def eligibility(self, request: dict, backend_ids, related, now) -> EligibilityAnswer | None:
         return None

@@ -44,9 +44,10 @@ def _write_config(data_dir: Path, host: str, port: int, sandbox: dict, webhook_s
         'rate_limit_token = "600/minute"\n\n'
         "# Patient and Appointment writes go to the sandbox HL7 v2 EHR (ADT^A04/A08 and SIU^S12/\n"
         "# S14/S15/S26 over MLLP); Coverage goes to the sandbox REST EHR (intake JSON: the\n"
-        "# insurance fields of the beneficiary's record, registered there by MRN on first use);\n"
-        "# DocumentReference and Binary stay in the gateway's own store. Changes made in the REST\n"
-        "# EHR come back as signed webhook events to /ingest/ehr-rest/events (webhook_secret).\n"
+        "# insurance fields of the beneficiary's record, registered there by MRN on first use),\n"
+        "# which also answers insurance eligibility checks (CoverageEligibilityRequest, profile\n"
+        "# 1.4.0); DocumentReference and Binary stay in the gateway's own store. Changes made in\n"
+        "# the REST EHR come back as signed webhook events to /ingest/ehr-rest/events (webhook_secret).\n"
         "[[backends]]\n"
         'name = "ehr-v2"\n'
         'dialect = "hl7v2"\n'
@@ -60,7 +61,7 @@ def _write_config(data_dir: Path, host: str, port: int, sandbox: dict, webhook_s
         "[[backends]]\n"
         'name = "ehr-rest"\n'
         'dialect = "rest"\n'
-        'profile = "sandbox-rest-intake@1.3.0"\n'
+        'profile = "sandbox-rest-intake@1.4.0"\n'
         f'endpoint = "{sandbox["sandbox_rest"]}"\n'
         'resources = ["Coverage"]\n'
         '[backends.options]\n'
@@ -230,8 +231,9 @@ def run_demo(port: int, data_dir: str, host: str = "127.0.0.1") -> int:
             "inbound_webhooks": ingest_url,
             "owners": {"Patient, Appointment": "ehr-v2 (HL7 v2.5.1 sandbox over MLLP, "
                                                "profile hl7v2-generic@2.5.1-1.2.0)",
-                       "Coverage": "ehr-rest (sandbox REST EHR, intake JSON over OAuth2, "
-                                   "profile sandbox-rest-intake@1.3.0)",
+                       "Coverage, CoverageEligibilityRequest/Response": "ehr-rest (sandbox REST EHR, "
+                                   "intake JSON over OAuth2, profile sandbox-rest-intake@1.4.0; "
+                                   "eligibility checks are asked of it at once and kept locally)",
                        "DocumentReference, Binary, AuditEvent": "local store"},
             "logs": str(root),
             **{k: v for k, v in sandbox_info.items() if k.startswith("sandbox")},

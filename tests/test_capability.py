@@ -70,3 +70,39 @@ def test_rev_includes_list_only_types_a_reference_can_point_at():
     assert "Coverage:payor" not in rev["Practitioner"] and "Coverage:subscriber" not in rev["Practitioner"]
     assert {"Appointment:practitioner", "DocumentReference:subject"} <= rev["Practitioner"]
     assert {"Coverage:payor", "Coverage:subscriber", "Appointment:patient"} <= rev["Patient"]
+
+
+def _rest(profile: str, resources: list[str]) -> dict:
+    return {"name": "ehr-rest", "dialect": "rest", "profile": profile, "endpoint": "http://127.0.0.1:9/api",
+            "resources": resources, "options": {"api_key": "k"}}
+
+
+ELIGIBILITY = {"CoverageEligibilityRequest", "CoverageEligibilityResponse"}
+
+
+@pytest.mark.parametrize("backends, offered", [
+    ([], False),  # the local store has no payer to ask: nothing is advertised
+    ([_rest("sandbox-rest-intake@1.2.0", ["Coverage"])], False),  # the owner's profile cannot ask
+    ([_rest("sandbox-rest-intake@1.4.0", ["Patient"])], False),  # it can, but does not own Coverage
+    ([_rest("sandbox-rest-intake@1.4.0", ["Coverage"])], True),
+], ids=["local-only", "rest-1.2.0", "rest-1.4.0-without-coverage", "rest-1.4.0-owning-coverage"])
+def test_eligibility_is_advertised_only_where_the_coverage_owner_carries_it(backends, offered):
+    settings = settings_from_mapping({"backends": backends})
+    cs = build_capability(settings, load_profiles(), "http://x/fhir", "1.0", "2026-01-01T00:00:00Z")
+    by_type = {r["type"]: r for r in cs["rest"][0]["resource"]}
+    assert (ELIGIBILITY <= set(by_type)) is offered and (ELIGIBILITY & set(by_type) == set()) is (not offered)
+    enforced = supported_interactions(settings, load_profiles())
+    assert (("create" in enforced.get("CoverageEligibilityRequest", ())) is offered)
+    if offered:
+        response = by_type["CoverageEligibilityResponse"]
+        assert {i["code"] for i in response["interaction"]} == {"read", "vread", "history-instance", "search-type"}
+        assert response["conditionalCreate"] is False and response["updateCreate"] is False
+        assert "CoverageEligibilityResponse:request" in by_type["CoverageEligibilityRequest"]["searchRevInclude"]
+        assert "CoverageEligibilityRequest:patient" in by_type["Patient"]["searchRevInclude"]
+
+
+def test_an_eligibility_type_cannot_be_given_to_a_backend_of_its_own():
+    settings = settings_from_mapping({"backends": [
+        _rest("sandbox-rest-intake@1.4.0", ["Coverage", "CoverageEligibilityRequest"])]})
+    with pytest.raises(ConfigError, match="served by the backend that owns Coverage"):
+        served(settings, load_profiles())

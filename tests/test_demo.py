@@ -78,6 +78,20 @@ def test_demo_starts_seeds_serves_and_stops(tmp_path):
         found = _get(f"{base}/Patient?family=Rivera", token)
         assert found["total"] == 1
         assert found["entry"][0]["resource"]["name"][0]["given"][0] == "Ana"
+        # the seeded Coverage is in force: an eligibility check through the REST sandbox says so
+        rivera = found["entry"][0]["resource"]["id"]
+        [cov] = _get(f"{base}/Coverage?beneficiary=Patient/{rivera}", token)["entry"]
+        check = {"resourceType": "CoverageEligibilityRequest", "status": "active", "purpose": ["validation"],
+                 "patient": {"reference": f"Patient/{rivera}"}, "created": "2026-12-01T08:55:00-06:00",
+                 "insurer": {"display": "Acme Health Plan"},
+                 "insurance": [{"coverage": {"reference": f"Coverage/{cov['resource']['id']}"}}]}
+        asked = urllib.request.Request(f"{base}/CoverageEligibilityRequest", data=json.dumps(check).encode(),
+                                       method="POST", headers={"Authorization": f"Bearer {token}",
+                                                               "Content-Type": "application/fhir+json"})
+        with urllib.request.urlopen(asked, timeout=20) as response:
+            assert response.status == 201
+            answer = _get(response.headers["Link"][1:].split(">")[0], token)
+        assert answer["outcome"] == "complete" and answer["insurance"][0]["inforce"] is True
         for key in ("sandbox_rest", "sandbox_v2_inbox"):
             assert info[key].startswith("http://127.0.0.1:")
         with urllib.request.urlopen(info["sandbox_v2_inbox"], timeout=10) as response:

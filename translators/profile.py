@@ -72,7 +72,32 @@ def _reference_problems(data: dict) -> list[tuple[str, str]]:
         found += _hl7v2_references(data["hl7v2"], declared)
     if "rest" in data:
         found += _rest_references(data["rest"], declared)
+    if data["dialect"] != "local":
+        found += _eligibility_declared(data, declared)
     return [(path, problem) for path, problem in found if problem]
+
+
+_ELIGIBILITY = ("CoverageEligibilityRequest", "CoverageEligibilityResponse")
+
+
+def _eligibility_declared(data: dict, declared: set[str]) -> list[tuple[str, str | None]]:
+    """A backend profile serves the eligibility types exactly when it says how to ask
+    (`rest.eligibility`): the CapabilityStatement is built from `resources`."""
+    carried = "eligibility" in data.get("rest", {})
+    found: list[tuple[str, str | None]] = [
+        (f"$.resources.{rtype}", f"{rtype} is served only with $.rest.eligibility")
+        for rtype in _ELIGIBILITY if rtype in declared and not carried]
+    if carried:
+        found += [("$.rest.eligibility", f"needs {rtype} in $.resources")
+                  for rtype in _ELIGIBILITY if rtype not in declared]
+        request = data["resources"].get(_ELIGIBILITY[0], {})
+        if request and "create" not in request["interactions"]:
+            found.append((f"$.resources.{_ELIGIBILITY[0]}.interactions", "an eligibility check is asked by create"))
+        response = data["resources"].get(_ELIGIBILITY[1], {})
+        found += [(f"$.resources.{_ELIGIBILITY[1]}.interactions", f"{_ELIGIBILITY[1]} is written only "
+                   f"by the gateway: {name} is not offered to clients")
+                  for name in ("create", "update", "patch", "delete") if name in response.get("interactions", ())]
+    return found
 
 
 def _map_references(section: str, spec: dict) -> list[tuple[str, str | None]]:
@@ -110,6 +135,8 @@ def _rest_references(spec: dict, declared: set[str]) -> list[tuple[str, str | No
         found += [(f"$.rest.search.{rtype}.fhir.{name}",
                    _unknown(criterion, set(rule.get("params", {})), f"criterion in $.rest.search.{rtype}.params"))
                   for name, criterion in rule.get("fhir", {}).items()]
+    if "eligibility" in spec:
+        found += _eligibility_references(spec, declared)
     for rtype, by_interaction in spec["endpoints"].items():
         found.append((f"$.rest.endpoints.{rtype}", _unknown(rtype, declared, "resource type in $.resources")))
         for interaction, endpoint in by_interaction.items():
@@ -124,6 +151,29 @@ def _rest_references(spec: dict, declared: set[str]) -> list[tuple[str, str | No
         found += [(f"$.rest.events.types.{name}.also", _unknown(t, set(spec.get("mappings", {})),
                                                                 "type with mappings in $.rest.mappings"))
                   for t in rule.get("also", [])]
+    return found
+
+
+def _eligibility_references(spec: dict, declared: set[str]) -> list[tuple[str, str | None]]:
+    """Value maps named by the eligibility lines (request and every response block), the
+    types the request's `ref` lines point at, and the `errors` pointers `error_answers` reads."""
+    maps, what = set(spec.get("value_maps", {})), "value map in $.rest.value_maps"
+    section = spec["eligibility"]
+    found: list[tuple[str, str | None]] = []
+    for i, line in enumerate(section["request"]):
+        where = f"$.rest.eligibility.request[{i}]"
+        if "map" in line:
+            found.append((f"{where}.map", _unknown(line["map"], maps, what)))
+        if "ref" in line:
+            found.append((f"{where}.ref", _unknown(line["ref"], declared, "resource type in $.resources")))
+    blocks = [("$.rest.eligibility.response", section["response"])]
+    while blocks:
+        where, block = blocks.pop(0)
+        found += [(f"{where}.lines[{i}].map", _unknown(line["map"], maps, what))
+                  for i, line in enumerate(block.get("lines", ())) if "map" in line]
+        blocks += [(f"{where}.lists[{i}]", child) for i, child in enumerate(block.get("lists", ()))]
+    if "error_answers" in section and "errors" not in spec:
+        found.append(("$.rest.eligibility.error_answers", "reads the vendor's error code: $.rest.errors is needed"))
     return found
 
 

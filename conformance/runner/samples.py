@@ -12,7 +12,9 @@ from pathlib import Path
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 # referenced types first, so the samples that point at them can be filled in
-ORDER = ("Binary", "Patient", "Coverage", "Appointment", "DocumentReference")
+# (an eligibility check asks about the run's Coverage; its answer is then there to exercise)
+ORDER = ("Binary", "Patient", "Coverage", "CoverageEligibilityRequest", "CoverageEligibilityResponse",
+         "Appointment", "DocumentReference")
 _PLACEHOLDER = re.compile(r"\{([A-Z][A-Za-z]+)\}")
 
 

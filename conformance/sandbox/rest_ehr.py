@@ -4,6 +4,7 @@ resource API, a per-client rate limit, fault injection and a request log; served
 May import: stdlib, flask/werkzeug and the sibling sandbox modules.
   POST /oauth/token                    client_credentials (client_secret_basic or _post)
   /api/v1/patients, /api/v1/appointments (rest_routes.py), Bearer token required
+  POST /api/v1/eligibility             insurance eligibility (rest_eligibility.py)
   /openemr/apis/default/api/... the OpenEMR-style dialect (rest_openemr.py), same tokens,
                                        issued also at /openemr/oauth2/default/token
   POST|GET|DELETE /_sandbox/faults     {"mode": "500"|"timeout"|"429", "count", "delay"}
@@ -14,7 +15,9 @@ May import: stdlib, flask/werkzeug and the sibling sandbox modules.
   POST|PATCH|DELETE /_sandbox/records/<kind>[/<id>]   staff edits in the EHR itself
   /_sandbox/webhooks                   webhook subscriptions (rest_staff.py, rest_webhooks.py):
                                        every change, by the API or by staff, is a signed event
-  POST /_sandbox/reset                 empty the store, log, faults, rate windows and webhooks
+  GET|POST /_sandbox/plans             the eligibility plan catalogue / add {group: plan}
+  POST /_sandbox/reset                 empty the store, log, faults, rate windows, webhooks
+                                       and eligibility checks
 """
 from __future__ import annotations
 
@@ -35,6 +38,8 @@ from conformance.sandbox.rest_openemr import PREFIX as OPENEMR_PREFIX
 from conformance.sandbox.rest_openemr import create_openemr_api
 from conformance.sandbox.rest_openemr_store import OpenEmrStore
 from conformance.sandbox.rest_auth import RestConfig, TokenError, TokenIssuer, client_from_request
+from conformance.sandbox.rest_eligibility import EligibilityDesk, create_eligibility_api
+from conformance.sandbox.rest_fields import BodyError
 from conformance.sandbox.rest_routes import api_error, create_api
 from conformance.sandbox.rest_staff import create_staff
 from conformance.sandbox.rest_store import RestStore
@@ -52,6 +57,7 @@ class RestState:
     config: RestConfig
     issuer: TokenIssuer
     openemr: OpenEmrStore = field(default_factory=OpenEmrStore)
+    eligibility: EligibilityDesk = field(default_factory=EligibilityDesk)
     faults: FaultPlan = field(default_factory=lambda: FaultPlan(REST_FAULT_MODES, 2.0))
     requests: collections.deque = field(default_factory=lambda: collections.deque(maxlen=REQUEST_LOG_SIZE))
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -126,6 +132,7 @@ def create_rest_app(state: RestState) -> Flask:
     app = Flask("sandbox_rest_ehr")
     app.register_blueprint(create_api(state.store, state.webhooks.publish))
     app.register_blueprint(create_staff(state.store, state.webhooks))
+    app.register_blueprint(create_eligibility_api(state.store, state.eligibility))
     app.register_blueprint(create_openemr_api(state.openemr))
     app.add_url_rule("/oauth/token", "token", lambda: _token_endpoint(state), methods=["POST"])
     app.add_url_rule(OPENEMR_TOKEN_PATH, "openemr_token", lambda: _token_endpoint(state), methods=["POST"])
@@ -186,13 +193,24 @@ def _add_state_routes(app: Flask, state: RestState) -> None:
     def records():
         return jsonify(patients=state.store.all("patients"),
                        appointments=state.store.all("appointments"),
+                       eligibility_checks=state.eligibility.checks,
                        openemr={kind: state.openemr.all(kind)
                                 for kind in ("patient", "appointment", "insurance")})
+
+    @app.route("/_sandbox/plans", methods=["GET", "POST"])
+    def plans():
+        if request.method == "POST":
+            try:
+                state.eligibility.set_plans(request.get_json(silent=True, force=True))
+            except BodyError as exc:
+                return api_error(exc.status, exc.code, exc.message)
+        return jsonify(state.eligibility.plans)
 
     @app.post("/_sandbox/reset")
     def reset():
         state.store.reset()
         state.openemr.reset()
+        state.eligibility.reset()
         state.faults.clear()
         state.issuer.reset_limits()
         state.webhooks.stop()

@@ -20,7 +20,8 @@ PATIENT_FIELDS: dict[str, object] = {
     "email": _TEXT, "address_line1": _TEXT, "address_line2": _TEXT, "city": _TEXT,
     "state": _TEXT, "zip": _TEXT, "marital_status": MARITAL_STATUSES,
     "insurance_company": _TEXT, "insurance_id": _TEXT, "group_number": _TEXT,
-    "insurance_relationship": RELATIONSHIPS, "emergency_contact_name": _TEXT,
+    "insurance_relationship": RELATIONSHIPS, "insurance_start": "date", "insurance_end": "date",
+    "emergency_contact_name": _TEXT,
     "emergency_contact_phone": _TEXT, "emergency_contact_relationship": _TEXT,
 }
 PATIENT_REQUIRED = ("first_name", "last_name", "date_of_birth")

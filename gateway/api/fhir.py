@@ -182,6 +182,10 @@ def create(rtype: str) -> Response:
     status = 201 if result.created else 200
     text = "Created" if result.created else "A resource matching If-None-Exist already exists"
     issues, headers = _delivery(result)
+    if result.related is not None:  # the answer to an eligibility check: where to read it now
+        related = f"{_base_url()}/{result.related.resource_type}/{result.related.id}"
+        headers = dict(headers, Link=f'<{related}>; rel="related"')
+        text += f"; the answer is {result.related.resource_type}/{result.related.id}"
     outcome = operation_outcome(_write_issues(rtype, "create", result, text, issues))
     return write_response(result.stored, status, _base_url(), outcome, headers)
 

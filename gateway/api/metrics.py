@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client import multiprocess
 from prometheus_client.core import GaugeMetricFamily
 
-from gateway.delivery import Delivery, DeliveryRefused, DeliveryUnavailable
+from gateway.delivery import ELIGIBILITY_ASKS, Delivery, DeliveryRefused, DeliveryUnavailable
 from gateway.sync.budget import BackendThrottled
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -37,8 +37,8 @@ class GatewayMetrics:
         self.request_seconds = Histogram("fhir_gateway_http_request_seconds",
                                          "Time to answer an HTTP request", ["route"], registry=registry)
         self.deliveries = Counter("fhir_gateway_backend_deliveries",
-                                  "Writes and searches sent to a backend EHR, by outcome "
-                                  "(delivered, refused, unavailable, throttled)",
+                                  "Writes, searches and eligibility checks sent to a backend "
+                                  "EHR, by outcome (delivered, refused, unavailable, throttled)",
                                   ["backend", "interaction", "outcome"], registry=registry)
         self.delivery_seconds = Histogram("fhir_gateway_backend_delivery_seconds",
                                           "Time a backend EHR took to answer", ["backend"],
@@ -233,6 +233,11 @@ class MeteredDelivery:
         backend = self.inner.owner(resource_type)
         call = lambda: self.inner.query(resource_type, params)  # noqa: E731
         return call() if backend == "local" else self._observe(backend, "search", call)
+
+    def eligibility(self, request: dict, backend_ids, related, now):
+        backend = self.inner.owner(ELIGIBILITY_ASKS)
+        call = lambda: self.inner.eligibility(request, backend_ids, related, now)  # noqa: E731
+        return call() if backend == "local" else self._observe(backend, "eligibility", call)
 
     def _observe(self, backend: str, interaction: str, call: Callable):
         started = time.perf_counter()

@@ -50,6 +50,9 @@ class ResourceType:
     # False for types the server keeps for its own purposes (the staff directory), which
     # references from apps usually do not point into (an EHR's practitioners)
     references_must_resolve: bool = True
+    # served by the backend owning this other type, not by a `resources` entry of its own (an
+    # eligibility question goes to the EHR that holds the Coverage it asks about)
+    owned_with: str = ""
 
     def param(self, code: str) -> SearchParam | None:
         for p in self.search_params:

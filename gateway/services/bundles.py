@@ -12,10 +12,11 @@ from http import HTTPStatus
 from typing import Callable
 from urllib.parse import parse_qsl, urlsplit
 
-from gateway.errors import BadRequest, FhirError, Issue, PreconditionFailed
+from gateway.errors import BadRequest, FhirError, Issue, MethodNotAllowed, PreconditionFailed
 from gateway.services.audit import Agent
 from gateway.services.canonical import instant
 from gateway.services.duplicates import flags_of, outcome_of
+from gateway.services.eligibility import REQUEST as ELIGIBILITY_REQUEST
 from gateway.services.interactions import Interactions, parse_etag
 from gateway.services.search import run_search
 from gateway.services.validation import validate_bundle_envelope, validate_resource
@@ -109,6 +110,11 @@ class BundleProcessor:
             raise BadRequest(f"Bundle.entry[{entry.index}].request.method {entry.method} is not supported")
         self.service.check(entry.type, "vread" if entry.version else interaction)
         self.authorize(entry.type, "vread" if entry.version else interaction)
+        if interaction == "create" and entry.type == ELIGIBILITY_REQUEST:
+            # a live question to an EHR, answered and stored apart from any other write
+            raise MethodNotAllowed(f"Bundle.entry[{entry.index}]: a {entry.type} is created on its "
+                                   f"own (POST [base]/{entry.type}), not inside a Bundle",
+                                   expression=(f"Bundle.entry[{entry.index}]",))
         if entry.resource is not None and entry.method in ("POST", "PUT"):
             entry.resource = self.service.admit(validate_resource(entry.resource, entry.type, allow_urn_refs=allow_urn))
             for read_type in self.service.implied_reads(entry.type, entry.resource):

@@ -28,8 +28,9 @@ from gateway.store.resources import ResourceRepository, StoredResource, VersionC
 
 @dataclass(frozen=True)
 class WriteResult:
-    """What a write did: the stored version, whether it created the resource, and what became
-    of its delivery to the owning backend (None: the local store owns the type)."""
+    """What a write did: the stored version, whether it created the resource, what became
+    of its delivery to the owning backend (None: the local store owns the type), and `related`,
+    a resource the write produced besides it (the answer to an eligibility check)."""
 
     stored: StoredResource
     created: bool
@@ -37,6 +38,7 @@ class WriteResult:
     # positional WriteResult(...) calls are not affected by where it sits
     duplicates: tuple = field(default=(), kw_only=True)
     delivery: object | None = None  # gateway.delivery.DeliveryState
+    related: StoredResource | None = None
 
 
 def parse_etag(value: str | None) -> int | None:

@@ -16,7 +16,7 @@ from typing import Callable, Iterator, Mapping
 from gateway.delivery import Delivery, LocalOnly
 from gateway.errors import FhirError, MethodNotAllowed, NotFound
 from gateway.resources import resource_types
-from gateway.services import audit
+from gateway.services import audit, eligibility
 from gateway.services.audit import Agent
 from gateway.services.audit_search import search_bundle as audit_search_bundle
 from gateway.services.canonical import utc_now
@@ -209,6 +209,9 @@ class FhirService:
 
     def create(self, resource_type: str, body: object, *, base_url: str,
                if_none_exist: str | None = None, agent: Agent = Agent()) -> WriteResult:
+        if resource_type == eligibility.REQUEST:  # asked of the EHR at once, stored with its answer
+            return eligibility.submit_check(self, body, base_url=base_url,
+                                            if_none_exist=if_none_exist, agent=agent)
         with self.unit(agent, "create", query=if_none_exist) as (session, note):
             self.check(resource_type, "create")
             resource = self.admit(validate_resource(body, resource_type))

@@ -8,18 +8,20 @@ transport logs once that this is not SMART/OAuth2 compliant. The vendor's error 
 through the profile's `errors` pointers when it has them. A record that lives under another at
 the vendor (a Coverage under its Patient) whose parent has no id at this backend yet: the
 parent is looked up by MRN through the profile's search (following its paging) and, when the
-profile allows it, registered first.
+profile allows it, registered first. An eligibility question (`eligibility`) is one call to the
+vendor's eligibility endpoint: a vendor error the profile lists in `error_answers` (an unknown
+member) is its answer, read into an outcome `error` response; any other 4xx is a refusal.
 """
 from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
 
-from gateway.delivery import Delivered, DeliveryRefused, DeliveryUnavailable
+from gateway.delivery import Delivered, DeliveryRefused, DeliveryUnavailable, EligibilityAnswer
 from gateway.settings import BackendSettings, ConfigError
 from gateway.transports.http import (ApiKeyAuth, HttpRefused, HttpUnavailable,
                                      OAuth2ClientCredentials, VendorHttpClient)
-from translators.dialects import vendor_events, vendor_json, vendor_lists
+from translators.dialects import vendor_eligibility, vendor_events, vendor_json, vendor_lists
 from translators.types import Profile, QueryResult, TranslateContext, TranslationError
 
 
@@ -159,6 +161,36 @@ class RestBackend:
             raise DeliveryRefused(self.backend.name, f"cannot fetch with {self.profile.key}: {exc}") from None
         answer = self._call(request, missing_ok=True)
         return None if answer is None else vendor_json.record_of(self.profile, resource_type, answer.body)
+
+    @property
+    def answers_eligibility(self) -> bool:
+        return vendor_eligibility.eligibility_spec(self.profile) is not None
+
+    def eligibility(self, request: dict, backend_ids, related, now: datetime) -> EligibilityAnswer:
+        """Ask the vendor about a CoverageEligibilityRequest; its answer as a response."""
+        ctx = TranslateContext(now=now, control_id="", backend_ids=dict(backend_ids),
+                               related=dict(related), options=dict(self.backend.options))
+        try:
+            call = vendor_eligibility.render_request(self.profile, request, ctx)
+        except TranslationError as exc:
+            raise DeliveryRefused(self.backend.name, f"cannot translate with {self.profile.key}: {exc}") from None
+        try:
+            answer = self.client.request(call.method, call.path, json=call.json)
+        except HttpRefused as exc:
+            code, message = vendor_json.error_of(self.profile, exc.body) or (exc.code, exc.vendor_message)
+            if not vendor_eligibility.answers_with_error(self.profile, code):
+                raise DeliveryRefused(self.backend.name, f"HTTP {exc.status} {code}: {message}".strip()) from None
+            response = vendor_eligibility.error_answer(self.profile, request, code, message, ctx)
+            return EligibilityAnswer(response, self.backend.name, self.profile.key)
+        except HttpUnavailable as exc:
+            wait = math.ceil(exc.retry_after) if exc.retry_after else 30
+            raise DeliveryUnavailable(self.backend.name, str(exc), retry_after=wait) from None
+        try:
+            response = vendor_eligibility.read_answer(self.profile, request, answer.body, ctx)
+        except TranslationError as exc:
+            raise DeliveryUnavailable(self.backend.name, f"the vendor's eligibility answer does not "
+                                      f"fit {self.profile.key}: {exc}") from None
+        return EligibilityAnswer(response, self.backend.name, self.profile.key)
 
     def _call(self, request: vendor_json.VendorRequest, missing_ok: bool = False):
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from gateway.delivery import Delivered
+from gateway.delivery import ELIGIBILITY_ASKS, Delivered, EligibilityAnswer
 from gateway.settings import ConfigError, Settings
 from gateway.sync.budget import BackendBudgets
 from gateway.sync.hl7v2_backend import Hl7v2Backend
@@ -61,6 +61,17 @@ class Router:
         if backend is None or not hasattr(backend, "query"):
             return None
         return backend.query(resource_type, params)
+
+    def eligibility(self, request: dict, backend_ids, related, now) -> EligibilityAnswer | None:
+        """The answer of the backend owning Coverage, or None when it cannot answer (the local
+        store, an HL7 v2 EHR, a REST profile without eligibility). Budgeted like a write."""
+        name = self.owner(ELIGIBILITY_ASKS)
+        backend = self.backends.get(name)
+        if backend is None or not getattr(backend, "answers_eligibility", False):
+            return None
+        if self.budgets:
+            self.budgets.spend(name)
+        return backend.eligibility(request, backend_ids, related, now)
 
     def close(self) -> None:
         for backend in self.backends.values():

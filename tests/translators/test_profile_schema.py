@@ -20,6 +20,7 @@ SCHEMA = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 HL7V2 = "hl7v2-generic@2.5.1-1.3.0"
 OPENEMR = "openemr-standard@7.0.0-1.0.0"
 INTAKE = "sandbox-rest-intake@1.1.0"
+ELIG = "sandbox-rest-intake@1.4.0"
 
 
 def _data(key: str) -> dict:
@@ -201,6 +202,51 @@ BROKEN = [
      _set("rest.events.signature.scheme", "md5"), "$.rest.events.signature.scheme", "'md5' is not one of"),
     ("rest: events without the record pointer", "sandbox-rest-intake@1.3.0",
      _delete("rest.events.envelope.record"), "$.rest.events.envelope", "'record' is a required property"),
+    # --- rest.eligibility
+    ("eligibility: misspelt section key", ELIG, _rename("rest.eligibility.error_answers", "error_answer"),
+     "$.rest.eligibility", "'error_answer' was unexpected"),
+    ("eligibility: a GET call", ELIG, _set("rest.eligibility.endpoint.method", "GET"),
+     "$.rest.eligibility.endpoint.method", "'GET' is not one of ['POST']"),
+    ("eligibility: a placeholder in the path", ELIG, _set("rest.eligibility.endpoint.path", "/eligibility/{id}"),
+     "$.rest.eligibility.endpoint.path", "'/eligibility/{id}' is not a path from / without placeholders"),
+    ("eligibility: each on a ref line", ELIG, _set("rest.eligibility.request.0.each", True),
+     "$.rest.eligibility.request[0]", "`each` reads the request's own values"),
+    ("eligibility: request map names a missing value map", ELIG, _set("rest.eligibility.request.4.map", "purposes"),
+     "$.rest.eligibility.request[4].map", "'purposes' is not a value map in $.rest.value_maps"),
+    ("eligibility: request ref to an undeclared type", ELIG, _set("rest.eligibility.request.0.ref", "Claim"),
+     "$.rest.eligibility.request[0].ref", "'Claim' is not a resource type in $.resources"),
+    ("eligibility: nested list map names a missing value map", ELIG,
+     _set("rest.eligibility.response.lists.0.lists.0.lines.0.map", "benefit"),
+     "$.rest.eligibility.response.lists[0].lists[0].lines[0].map", "'benefit' is not a value map"),
+    ("eligibility: unknown transform in a nested list", ELIG,
+     _set("rest.eligibility.response.lists.0.lists.0.lines.1.transform", "money"),
+     "$.rest.eligibility.response.lists[0].lists[0].lines[1].transform", "'money' is not one of"),
+    ("eligibility: a list path ending in an index", ELIG,
+     _set("rest.eligibility.response.lists.0.fhir", "insurance[0].item[0]"),
+     "$.rest.eligibility.response.lists[0].fhir", "a FHIR element path without an index on its last step"),
+    ("eligibility: misspelt block key", ELIG, _rename("rest.eligibility.response.lists.0.constants", "constant"),
+     "$.rest.eligibility.response.lists[0]", "'constant' was unexpected"),
+    ("eligibility: a response line with a ref", ELIG, _set("rest.eligibility.response.lines.0.ref", "Patient"),
+     "$.rest.eligibility.response.lines[0]", "'ref' was unexpected"),
+    ("eligibility: error_answers without error_system", ELIG, _delete("rest.eligibility.error_system"),
+     "$.rest.eligibility", "'error_system' is a dependency of 'error_answers'"),
+    ("eligibility: error_system not a URI", ELIG, _set("rest.eligibility.error_system", "eligibility errors"),
+     "$.rest.eligibility.error_system", "'eligibility errors' is not an absolute URI"),
+    ("eligibility: error_answers without rest.errors", ELIG, _delete("rest.errors"),
+     "$.rest.eligibility.error_answers", "$.rest.errors is needed"),
+    ("eligibility: types served without the section", ELIG, _delete("rest.eligibility"),
+     "$.resources.CoverageEligibilityRequest", "is served only with $.rest.eligibility"),
+    ("eligibility: the section without the types", ELIG, _delete("resources.CoverageEligibilityResponse"),
+     "$.rest.eligibility", "needs CoverageEligibilityResponse in $.resources"),
+    ("eligibility: a response clients may create", ELIG,
+     _set("resources.CoverageEligibilityResponse.interactions", ["read", "create"]),
+     "$.resources.CoverageEligibilityResponse.interactions", "create is not offered to clients"),
+    ("eligibility: a request that cannot be created", ELIG,
+     _set("resources.CoverageEligibilityRequest.interactions", ["read"]),
+     "$.resources.CoverageEligibilityRequest.interactions", "an eligibility check is asked by create"),
+    ("eligibility: an HL7 v2 profile serving it", HL7V2,
+     _set("resources.CoverageEligibilityRequest", {"interactions": ["create"]}),
+     "$.resources.CoverageEligibilityRequest", "is served only with $.rest.eligibility"),
 ]
 
 

@@ -164,6 +164,10 @@ def _render_line(line: dict, resource: dict, ctx: TranslateContext, maps: dict, 
         _pointer_set(body, pointer, part)
 
 
+# Shared with vendor_eligibility.py, whose request lines are these mapping lines.
+render_line, all_values, pointer_set = _render_line, _all_values, _pointer_set
+
+
 def render(profile: Profile, interaction: str, resource: dict, ctx: TranslateContext) -> VendorRequest:
     spec, rtype = _spec(profile), resource.get("resourceType")
     endpoint = spec.get("endpoints", {}).get(rtype, {}).get(interaction)

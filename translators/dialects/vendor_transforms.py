@@ -9,6 +9,7 @@ option (default UTC); on the way back that zone's offset is written, so the inst
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from translators.types import TranslationError
@@ -82,11 +83,38 @@ def date_back(value, _options) -> str:
     return text
 
 
+def day_out(value, _options) -> str:
+    """A FHIR date or dateTime -> the vendor's date (YYYY-MM-DD): the date as written, so a
+    dateTime keeps the day of its own offset; a partial date (2026, 2026-11) has no day."""
+    text = str(value)
+    try:
+        datetime.strptime(text[:10], "%Y-%m-%d")
+    except ValueError:
+        raise TranslationError(text, "needs a full date (YYYY-MM-DD)") from None
+    return text[:10]
+
+
+def decimal_back(value, _options) -> int | float:
+    """A vendor amount ("25.00", 25, 12.5) -> a FHIR decimal (a JSON number, R4 json.html#primitive);
+    whole amounts become integers so that 25.00 is written 25, not 25.0."""
+    if isinstance(value, bool):
+        raise TranslationError(str(value), "not an amount")
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise TranslationError(str(value), "not an amount") from None
+    if not amount.is_finite():
+        raise TranslationError(str(value), "not an amount")
+    return int(amount) if amount == amount.to_integral_value() else float(amount)
+
+
 TRANSFORMS = {
     "local_date_time": (local_date_time_out, local_date_time_back),
     "minutes_as_seconds": (minutes_as_seconds_out, minutes_as_seconds_back),
     "integer_as_text": (text_out, integer_back),
     "date": (lambda v, _o: v, date_back),
+    "day": (day_out, date_back),
+    "decimal": (lambda v, _o: str(v), decimal_back),
 }
 
 
