@@ -95,6 +95,7 @@ class Settings:
     match_probable_threshold: float = 0.80
     match_certain_threshold: float = 0.95
     match_max_candidates: int = 50  # candidates scored per Patient (the best-blocked first)
+    match_max_reviews: int = 5  # review items one write may queue (its best-scoring pairs)
 
     @property
     def resolved_audit_journal_dir(self) -> str:

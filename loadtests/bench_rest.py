@@ -5,6 +5,7 @@ generator drives both in one run, and the figures are reported as ratios (never 
 Usage: python loadtests/bench_rest.py [--seconds 8] [--concurrency 4] [--workers 2] [--patients 1000]
                                       [--auth off|on] [--rate-limit off|on] [--audit-reads journal|inline]
                                       [--scenarios read,search,create] [--rounds 1]
+                                      [--create distinct|same]
 With --rounds N each scenario alternates bare and gateway N times and reports the medians, which
 steadies the ratio on a machine shared with other work.
 """
@@ -46,16 +47,45 @@ def _wait(url: str) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+DISTINCT = b"@distinct-patient"  # a create body made anew per request: a different person each time
+
+
+_SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "bre", "dan", "fel", "gor", "hul",
+              "jes", "kor", "lin", "mar", "nor", "pet", "ros", "sil", "tam", "vel", "wil")
+
+
+def _name(n: int, parts: int) -> str:
+    """A pronounceable name from n (names made of digits would share one phonetic key)."""
+    word = ""
+    for _ in range(parts):
+        n, digit = divmod(n, len(_SYLLABLES))
+        word += _SYLLABLES[digit]
+    return word.capitalize()
+
+
+def distinct_patient(n: int) -> dict:
+    """Person number n: own MRN, name, birth date and phone, as a front desk registers them."""
+    return patient(identifier=[{"system": "urn:bench", "value": f"N{n}"}],
+                   name=[{"family": _name(n, 4), "given": [_name(n * 7919 % 331_776, 2)]}],
+                   birthDate=f"{1930 + n % 90}-{1 + n // 90 % 12:02d}-{1 + n // 1080 % 28:02d}",
+                   telecom=[{"system": "phone", "value": f"555-{n:07d}"}])
+
+
 def _client(args) -> tuple[int, list[float]]:
     port, method, path, body, seconds, token = args
     latencies, end = [], time.perf_counter() + seconds
+    counter = (os.getpid() % 10_000) * 1_000_000 + int(time.time() * 1000) % 1_000_000
     headers = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     while time.perf_counter() < end:
         start = time.perf_counter()
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request(method, path, body=body, headers=headers)
+        sent = body
+        if body == DISTINCT:
+            counter += 1
+            sent = json.dumps(distinct_patient(counter)).encode()
+        conn.request(method, path, body=sent, headers=headers)
         response = conn.getresponse()
         response.read()
         conn.close()
@@ -93,8 +123,7 @@ def _seed(config: Path, patients: int, base_url: str) -> tuple[str, str, str | N
         headers["Authorization"] = f"Bearer {token}"
     first = None
     for i in range(patients):
-        body = patient(name=[{"family": f"Family{i % 100:03d}", "given": [f"Given{i}"]}],
-                       identifier=[{"system": "urn:bench", "value": f"B{i}"}])
+        body = dict(distinct_patient(i), name=[{"family": f"Family{i % 100:03d}", "given": [f"Given{i}"]}])
         created = client.post("/fhir/Patient", json=body, headers=headers)
         first = first or created.get_json()["id"]
     read = client.get(f"/fhir/Patient/{first}", headers=headers).get_data(as_text=True)
@@ -118,6 +147,10 @@ def main() -> None:
                              "(the pre-journal behaviour), for comparison")
     parser.add_argument("--scenarios", default="read,search,create")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--create", choices=["distinct", "same"], default="distinct",
+                        help="distinct: each create registers a different person (the front desk); "
+                             "same: the one Patient again and again (a duplicate storm: every "
+                             "create is scored against its look-alikes and queues reviews)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
     config = tmp / "gateway.toml"
@@ -142,7 +175,7 @@ def main() -> None:
     try:
         _wait(f"http://127.0.0.1:{gw_port}/healthz")
         _wait(f"http://127.0.0.1:{bare_port}/fhir/Patient/x")
-        create_body = json.dumps(patient()).encode()
+        create_body = DISTINCT if args.create == "distinct" else json.dumps(patient()).encode()
         scenarios = [("read", "GET", f"/fhir/Patient/{first}", None, 0.60),
                      ("search", "GET", "/fhir/Patient?family=Family007&_count=10", None, 0.30),
                      ("create", "POST", "/fhir/Patient", create_body, 0.08)]

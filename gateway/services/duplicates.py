@@ -107,7 +107,9 @@ def _flag(session, settings, resource: dict, now: datetime) -> list[Flag]:
     patient_id = resource["id"]
     reviews = ReviewRepository(session)
     flags = []
-    for candidate in find_matches(session, settings, resource, patient_id):
+    # the best pairs only: a record entered again and again (or a test storm) must not queue
+    # and lock one pair per look-alike; the next write of it re-scores the open ones
+    for candidate in find_matches(session, settings, resource, patient_id)[:settings.match_max_reviews]:
         review_id = _queue(reviews, patient_id, candidate, now)
         if review_id is not None:
             flags.append(Flag(patient_id, candidate.id, candidate.match.score,

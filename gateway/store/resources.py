@@ -105,13 +105,15 @@ class ResourceRepository:
 
     def create(self, resource_type: str, resource_id: str, content: str, index: IndexRows,
                now: datetime) -> StoredResource:
-        row = ResourceRow(resource_type=resource_type, id=resource_id, version_id=1,
-                          last_updated=now, deleted=False, content=content)
-        self.session.add(row)
-        self.session.flush()  # assigns row.pk; a duplicate id raises IntegrityError here
-        self._add_version(row, "POST")
-        self._write_index(row.pk, resource_type, index)
-        return _from_row(row)
+        table = ResourceRow.__table__
+        pk = self.session.connection().execute(  # a duplicate id raises IntegrityError here
+            insert(table).values(resource_type=resource_type, id=resource_id, version_id=1,
+                                 last_updated=now, deleted=False, content=content)
+            .returning(table.c.pk)).scalar_one()
+        stored = StoredResource(pk, resource_type, resource_id, 1, now, False, content)
+        self._insert_version(stored, "POST")
+        self._write_index(pk, resource_type, index)
+        return stored
 
     def update(self, existing: StoredResource, content: str, index: IndexRows,
                now: datetime) -> StoredResource:
@@ -161,11 +163,9 @@ class ResourceRepository:
         return [StoredResource(r.pk, r.resource_type, r.id, r.version_id, r.last_updated,
                                r.content is None, r.content, r.method) for r in rows], total
 
-    def _add_version(self, row: ResourceRow, method: str) -> None:
-        self._insert_version(_from_row(row), method)
-
     def _insert_version(self, stored: StoredResource, method: str) -> None:
-        self.session.execute(insert(ResourceVersionRow).values(
+        # Core inserts on the tables (not the ORM's bulk path, ~0.3 ms a statement on a create)
+        self.session.connection().execute(insert(ResourceVersionRow.__table__).values(
             resource_pk=stored.pk, resource_type=stored.resource_type, id=stored.id,
             version_id=stored.version_id, last_updated=stored.last_updated, method=method,
             content=stored.content))
@@ -184,6 +184,7 @@ class ResourceRepository:
             (ReferenceIndexRow, [dict(base, param=p, target_type=t, target_id=i, url=u)
                                  for p, t, i, u in index.references]),
         )
+        connection = self.session.connection()
         for model, rows in batches:
             if rows:
-                self.session.execute(insert(model), rows)
+                connection.execute(insert(model.__table__), rows)

@@ -369,3 +369,21 @@ def test_a_merge_the_ehr_cannot_take_leaves_the_item_open(v2_world):
     assert response.status_code == 503
     assert [i["status"] for i in _items(client, "all")] == ["open"]
     assert client.get(f"/fhir/Patient/{dup}").get_json().get("active") is True
+
+
+def test_one_write_queues_at_most_match_max_reviews_items(settings_overrides):
+    """The same person registered over and over: each write queues only its best pairs."""
+    app = create_app(settings_from_mapping(dict(settings_overrides, match_max_reviews=2)))
+    try:
+        client = app.test_client()
+        for n in range(6):
+            assert _create(client, _near(f"MRN-30{n}")).status_code == 201
+        last = _create(client, _near("MRN-399"), OUTCOME)
+        warnings = [i for i in last.get_json()["issue"] if i["code"] == "duplicate"]
+        assert len(warnings) == 2
+        newest = last.headers["Location"].split("/Patient/")[1].split("/")[0]
+        ref = f"Patient/{newest}"
+        items = [i for i in _items(client) if ref in (i["patient"]["reference"], i["candidate"]["reference"])]
+        assert len(items) == 2
+    finally:
+        app.extensions["fhir_gateway"].db.dispose()
