@@ -20,6 +20,9 @@ class Delivered:
     backend_id: str | None
     profile: str
     detail: str = ""
+    # records the backend found or registered on the way ((type, local id), backend id): a
+    # Coverage's Patient looked up by MRN at a vendor that owns no Patient
+    found: tuple[tuple[tuple[str, str], str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,11 @@ class Delivery(Protocol):
     def profile(self, backend: str) -> str:
         """The translation profile (id@version) the backend is pinned to."""
 
+    def landing_id(self, interaction: str, resource: dict,
+                   backend_ids: dict[tuple[str, str], str]) -> str | None:
+        """The backend record this write would land on, when known without asking the backend
+        (a type kept on its parent's record); None otherwise."""
+
     def push(self, interaction: str, resource: dict, backend_ids: dict[tuple[str, str], str],
              related: dict[tuple[str, str], dict], *, resend: bool = False) -> Delivered | None:
         """Translate and send; `backend_ids` maps (type, local id) -> backend id for references,
@@ -106,6 +114,9 @@ class LocalOnly:
 
     def profile(self, backend: str) -> str:
         return ""
+
+    def landing_id(self, interaction: str, resource: dict, backend_ids) -> str | None:
+        return None
 
     def push(self, interaction: str, resource: dict, backend_ids, related, *,
              resend: bool = False) -> Delivered | None:

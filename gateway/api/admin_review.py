@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from gateway.api.caller import caller
 from gateway.api.negotiation import json_body
-from gateway.auth.access import current_access
-from gateway.services.audit import Agent
+from gateway.auth import fhir_base_url
 from gateway.services.match_review import ReviewQueue
 
 bp = Blueprint("admin_review", __name__, url_prefix="/admin/review")
@@ -22,17 +22,8 @@ def _queue() -> ReviewQueue:
     return ReviewQueue(container.fhir, "merge" in container.operations.get("Patient", ()))
 
 
-def _agent() -> Agent:
-    access = current_access()
-    if access is None:
-        return Agent(address=request.remote_addr)
-    return Agent(client_id=access.client_id, user=access.user, role=access.role,
-                 address=request.remote_addr)
-
-
-def _base_url() -> str:
-    configured = current_app.extensions["fhir_gateway"].settings.base_url
-    return configured.rstrip("/") if configured else request.host_url.rstrip("/") + "/fhir"
+_agent = caller  # who is calling, as the FHIR views record it
+_base_url = fhir_base_url
 
 
 @bp.get("")

@@ -224,6 +224,9 @@ class MeteredDelivery:
     def profile(self, backend: str) -> str:
         return self.inner.profile(backend)
 
+    def landing_id(self, interaction: str, resource: dict, backend_ids) -> str | None:
+        return self.inner.landing_id(interaction, resource, backend_ids)
+
     def push(self, interaction: str, resource: dict, backend_ids, related, *, resend: bool = False):
         backend = self.inner.owner(resource["resourceType"])
         call = lambda: self.inner.push(interaction, resource, backend_ids, related, resend=resend)  # noqa: E731

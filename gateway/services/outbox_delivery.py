@@ -20,7 +20,8 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from gateway.delivery import Delivery, DeliveryRefused, DeliveryUnavailable
-from gateway.services.push import DeliveryRules, push_inputs
+from gateway.errors import FhirError
+from gateway.services.push import DeliveryRules, check_one_per_record, push_inputs
 from gateway.store.backend_ids import BackendIdRepository
 from gateway.store.db import Database
 from gateway.store.outbox import OutboxRepository
@@ -56,6 +57,7 @@ class _Outcome:
     error: str = ""
     permanent: bool = False
     hinted: float | None = None
+    found: tuple = ()  # Delivered.found
 
 
 class OutboxDeliverer:
@@ -95,13 +97,16 @@ class OutboxDeliverer:
             row = OutboxRepository(session).get(pk)
             interaction, resend = row.interaction, row.attempts > 0
             stored = ResourceRepository(session).version(row.resource_type, row.resource_id, row.version_id)
-            inputs = None
+            inputs, refusal = None, f"{row.resource_type}/{row.resource_id} version {row.version_id} is not stored"
             if stored is not None and stored.content:
                 resource = json.loads(stored.content)
                 inputs = (resource, *push_inputs(session, row.backend, interaction, resource))
-            missing = f"{row.resource_type}/{row.resource_id} version {row.version_id} is not stored"
+                try:
+                    check_one_per_record(session, self.delivery, row.backend, interaction, resource, inputs[1])
+                except FhirError as exc:
+                    inputs, refusal = None, exc.diagnostics
         outcome = (self._send(interaction, *inputs, resend=resend) if inputs is not None
-                   else _Outcome(False, error=missing, permanent=True))
+                   else _Outcome(False, error=refusal, permanent=True))
         self._record(pk, holder, outcome, done)
 
     def _send(self, interaction: str, resource: dict, known, related, *, resend: bool) -> _Outcome:
@@ -116,7 +121,7 @@ class OutboxDeliverer:
             return _Outcome(False, error=f"unexpected error: {type(exc).__name__}")
         if delivered is None:  # the type is no longer owned by a backend: nothing to send
             return _Outcome(False, error="no backend owns this resource type any more", permanent=True)
-        return _Outcome(True, delivered.backend_id, delivered.profile)
+        return _Outcome(True, delivered.backend_id, delivered.profile, found=delivered.found)
 
     def _record(self, pk: int, holder: str, outcome: _Outcome, done: DeliveryRound) -> None:
         now = self.clock()
@@ -129,9 +134,12 @@ class OutboxDeliverer:
                 return
             if outcome.delivered:
                 outbox.delivered(row, now, outcome.backend_id, outcome.profile)
+                ids = BackendIdRepository(session)
                 if outcome.backend_id:
-                    BackendIdRepository(session).put(row.backend, row.resource_type, row.resource_id,
-                                                     outcome.backend_id, outcome.profile, now)
+                    ids.put(row.backend, row.resource_type, row.resource_id, outcome.backend_id,
+                            outcome.profile, now)
+                for (rtype, local_id), backend_id in outcome.found:
+                    ids.put(row.backend, rtype, local_id, backend_id, outcome.profile, now)
                 done.delivered += 1
                 done.lag_seconds.append((row.backend, (now - row.created).total_seconds()))
                 return

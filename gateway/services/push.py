@@ -97,6 +97,32 @@ def push_inputs(session: Session, backend: str, interaction: str, resource: dict
     return known, related
 
 
+def record_ids(session: Session, backend: str, resource: dict, delivered, now: datetime) -> None:
+    """Map the resource (and any record the backend found on the way) to the backend's ids."""
+    ids = BackendIdRepository(session)
+    if delivered.backend_id:
+        ids.put(backend, resource["resourceType"], resource["id"], delivered.backend_id,
+                delivered.profile, now)
+    for (rtype, local_id), backend_id in delivered.found:
+        ids.put(backend, rtype, local_id, backend_id, delivered.profile, now)
+
+
+def check_one_per_record(session: Session, delivery: Delivery, backend: str, interaction: str,
+                         resource: dict, known) -> None:
+    """Refuse (422) a create that would overwrite the backend record another resource of the
+    same type holds: the intake EHR keeps one insurance per patient record, so a second
+    Coverage would silently replace the first there. Staff update or end that one instead."""
+    target = delivery.landing_id(interaction, resource, known)
+    if not target:
+        return
+    rtype = resource["resourceType"]
+    holder = BackendIdRepository(session).local_id(backend, rtype, target)
+    if holder is not None and holder != resource["id"]:
+        raise Unprocessable(f"Backend {backend} keeps one {rtype} per record and {rtype}/{holder} "
+                            f"already holds it; update {rtype}/{holder} (or end it) instead. "
+                            "Nothing was sent")
+
+
 def version_of(resource: dict) -> int:
     return int(resource.get("meta", {}).get("versionId", 1))
 
@@ -126,6 +152,7 @@ def push_write(session: Session, delivery: Delivery, interaction: str, resource:
         return DeliveryState("queued", backend, row.pk, "queued behind earlier writes"
                              if not queue_only else "queued with the rest of the transaction")
     known, related = push_inputs(session, backend, interaction, resource)
+    check_one_per_record(session, delivery, backend, interaction, resource, known)
     try:
         delivered = delivery.push(interaction, resource, known, related)
     except DeliveryRefused as exc:
@@ -141,8 +168,7 @@ def push_write(session: Session, delivery: Delivery, interaction: str, resource:
         return DeliveryState("queued" if retry_at else "dead-lettered", backend, row.pk,
                              f"backend unavailable: {exc.reason}")
     backend_id = delivered.backend_id if delivered is not None else None
-    if backend_id:
-        BackendIdRepository(session).put(backend, resource["resourceType"], resource["id"],
-                                         backend_id, delivered.profile, now)
+    if delivered is not None:
+        record_ids(session, backend, resource, delivered, now)
     row = outbox.add(message, now, status=DELIVERED, attempts=1, backend_id=backend_id)
     return DeliveryState("delivered", backend, row.pk)

@@ -35,9 +35,9 @@ class BackendIdRepository:
     def put(self, backend: str, resource_type: str, resource_id: str, backend_id: str,
             profile: str, now: datetime) -> None:
         """Map the resource to the backend's record. A record that held another resource of
-        this type moves to this one: the backend answered that this write now lives there (a
-        vendor keeping one insurance per patient record took the newer Coverage over the
-        older, which stays in the mirror, unmapped)."""
+        this type moves to this one, since the backend answered that this write lives there now
+        (push.check_one_per_record refuses such writes beforehand where it can tell; this keeps
+        an unforeseen case from failing after the backend already took the write)."""
         self.session.execute(delete(BackendIdRow).where(
             BackendIdRow.backend == backend, BackendIdRow.resource_type == resource_type,
             (BackendIdRow.resource_id == resource_id) | (BackendIdRow.backend_id == backend_id)))

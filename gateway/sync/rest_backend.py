@@ -65,18 +65,33 @@ class RestBackend:
             taken = self._taken_before(resource)
             if taken is not None:
                 return taken
-        ids = dict(backend_ids)
+        ids, found = dict(backend_ids), ()
         try:
             parent = vendor_json.parent_of(self.profile, resource)
             if parent is not None and parent not in ids:
                 ids[parent] = self._find_or_register(parent, related)
+                found = ((parent, ids[parent]),)
         except TranslationError as exc:
             raise DeliveryRefused(self.backend.name, f"cannot translate with {self.profile.key}: {exc}") from None
         request = self._render(interaction, resource, self._ctx(ids, related))
         answer = self._call(request)
         backend_id = request.backend_id or vendor_json.backend_id_of(
             self.profile, resource["resourceType"], answer.body)
-        return Delivered(self.backend.name, backend_id, self.profile.key, f"HTTP {answer.status}")
+        return Delivered(self.backend.name, backend_id, self.profile.key, f"HTTP {answer.status}", found)
+
+    def landing_id(self, interaction: str, resource: dict, backend_ids) -> str | None:
+        """The vendor record a create would be written onto, when the profile writes this type
+        onto its parent's record (the intake EHR keeps one insurance on the patient record:
+        PATCH /patients/{parent}) and the parent's vendor id is known; else None."""
+        rtype = resource["resourceType"]
+        endpoint = vendor_json.rest_spec(self.profile).get("endpoints", {}).get(rtype, {}).get("create") or {}
+        if interaction != "create" or "{parent}" not in str(endpoint.get("path", "")):
+            return None
+        try:
+            parent = vendor_json.parent_of(self.profile, resource)
+        except TranslationError:
+            return None
+        return backend_ids.get(parent) if parent is not None else None
 
     def _taken_before(self, resource: dict) -> Delivered | None:
         """A create sent again after a try whose answer was lost (a timeout after the vendor

@@ -44,6 +44,11 @@ class Router:
     def profile(self, backend: str) -> str:
         return self.profiles.get(backend, "")
 
+    def landing_id(self, interaction: str, resource: dict, backend_ids) -> str | None:
+        backend = self.backends.get(self.owner(resource["resourceType"]))
+        finder = getattr(backend, "landing_id", None)
+        return finder(interaction, resource, backend_ids) if finder else None
+
     def push(self, interaction: str, resource: dict, backend_ids, related, *,
              resend: bool = False) -> Delivered | None:
         name = self.owner(resource["resourceType"])

@@ -225,21 +225,19 @@ def test_intake_coverage_and_appointment_arrive_and_read_back(intake, vendor):
     assert intake.get(f"/fhir/Appointment/{appointment['id']}").get_json()["status"] == "cancelled"
 
 
-def test_a_second_coverage_on_a_one_insurance_record_takes_the_record_over(intake, vendor):
-    """The intake vendor keeps one insurance per patient record: a second Coverage for the
-    same patient overwrites it there, so the record's mapping moves to the newer Coverage
-    (never a 500); the older one stays in the mirror, no longer mapped to the vendor."""
+def test_a_second_coverage_on_a_one_insurance_record_is_refused_before_sending(intake, vendor):
+    """The intake vendor keeps one insurance per patient record: a second Coverage for the same
+    patient would silently replace the first there, so it is a 422 naming the Coverage that
+    holds the record, and the vendor keeps the first (never a 500)."""
     pid = _post(intake, PATIENT)["id"]
     first = _post(intake, _with_refs(COVERAGE, pid))
     second_body = dict(_with_refs(COVERAGE, pid), identifier=[{"value": "ACME-7"}])
     response = intake.post("/fhir/Coverage", data=json.dumps(second_body), content_type=FHIR_JSON)
-    assert response.status_code == 201, response.data
+    assert response.status_code == 422, response.data
+    assert f"Coverage/{first['id']} already holds it" in response.get_json()["issue"][0]["diagnostics"]
     [record] = _records(vendor)
-    assert record["insurance_id"] == "ACME-7"
-    rows = {r["resource"]: r for r in outbox_rows(intake.application) if r["resource"].startswith("Coverage/")}
-    second = response.get_json()["id"]
-    assert rows[f"Coverage/{second}"]["backend_id"] == str(record["id"])
-    assert intake.get(f"/fhir/Coverage/{first['id']}").status_code == 200
+    assert record["insurance_id"] == "ACME-1"
+    assert intake.get("/fhir/Coverage?_summary=count").get_json()["total"] == 1
 
 
 def test_coverage_for_a_patient_the_vendor_does_not_know_registers_it_once(vendor, settings_overrides):
