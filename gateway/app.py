@@ -163,7 +163,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         init_metrics(app, metrics)  # first: its timer starts before every other hook
     init_cors(app)  # before the token guard: browser preflights carry no token
     init_auth(app)
-    init_limits(app, settings, metrics, fhir_blueprint, (smart_blueprint, launch_blueprint))
+    init_limits(app, settings, metrics, fhir_blueprint, (smart_blueprint, launch_blueprint),
+                ingest_blueprint)
     app.register_blueprint(smart_blueprint)
     app.register_blueprint(launch_blueprint)
     app.register_blueprint(fhir_blueprint)

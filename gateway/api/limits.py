@@ -1,6 +1,8 @@
 """Inbound rate limits: a budget per client on /fhir, a stricter one per address shared by
 the OAuth POSTs (token, login form, patient picker, introspection, revocation, launch) against
-credential guessing; GETs there (discovery, JWKS, the login page) are free.
+credential guessing; GETs there (discovery, JWKS, the login page) are free. Webhook POSTs to
+/ingest get the /fhir budget per address, checked before the signature: a flood of forged
+events is refused with 429 before it costs a security AuditEvent each (a vendor retries a 429).
 
 May import: flask, werkzeug, limits, gateway.auth.access, gateway.api.metrics, gateway.settings,
 stdlib. Built per app in create_app (never at import time) directly on the `limits` library
@@ -64,18 +66,21 @@ class InboundLimits:
     """The two inbound budgets of one app, counted in one storage."""
 
     def __init__(self, settings: Settings, storage: Storage, metrics: GatewayMetrics,
-                 fhir: str, oauth: frozenset[str]) -> None:
+                 fhir: str, oauth: frozenset[str], ingest: str | None = None) -> None:
         self.strategy = SlidingWindowCounterRateLimiter(storage)
         self.prefix = settings.rate_limit_prefix
         self.budgets = {"fhir": parse_many(settings.rate_limit_default),
-                        "oauth": parse_many(settings.rate_limit_token)}
-        self.metrics, self.fhir, self.oauth = metrics, fhir, oauth
+                        "oauth": parse_many(settings.rate_limit_token),
+                        "ingest": parse_many(settings.rate_limit_default)}
+        self.metrics, self.fhir, self.oauth, self.ingest = metrics, fhir, oauth, ingest
 
     def _scope(self) -> tuple[str, str] | None:
         if request.blueprint == self.fhir:
             return "fhir", client_key()
         if request.blueprint in self.oauth and request.method == "POST":
             return "oauth", address_key()
+        if self.ingest is not None and request.blueprint == self.ingest and request.method == "POST":
+            return "ingest", address_key()
         return None
 
     def check(self) -> None:
@@ -119,14 +124,16 @@ class InboundLimits:
 
 
 def init_limits(app: Flask, settings: Settings, metrics: GatewayMetrics,
-                fhir: Blueprint, oauth: tuple[Blueprint, ...]) -> InboundLimits | None:
+                fhir: Blueprint, oauth: tuple[Blueprint, ...],
+                ingest: Blueprint | None = None) -> InboundLimits | None:
     """Install the limits on `fhir` and the `oauth` blueprints (call after init_auth: the check
     must run after the token guard). None when rate_limit = "off"."""
     if settings.rate_limit == "off":
         return None
     storage = (limit_storage(settings) if not settings.rate_limit_storage.startswith("memory://")
                else storage_from_string(settings.rate_limit_storage))  # Redis: fail at start
-    limits = InboundLimits(settings, storage, metrics, fhir.name, frozenset(b.name for b in oauth))
+    limits = InboundLimits(settings, storage, metrics, fhir.name, frozenset(b.name for b in oauth),
+                           ingest.name if ingest is not None else None)
     app.before_request(limits.check)
     app.after_request(limits.headers)
     return limits

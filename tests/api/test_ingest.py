@@ -181,3 +181,23 @@ def test_webhook_settings_belong_to_rest_backends_with_a_profile_that_has_events
            "endpoint": "http://127.0.0.1:9/api/v1", "options": {"api_key": "k", "webhook_secret": SECRET}}
     with pytest.raises(ConfigError, match="declares no webhook events"):
         create_app(settings_from_mapping(dict(settings_overrides, backends=[old])))
+
+
+def test_a_flood_from_one_address_is_throttled_before_the_signature_costs_anything(settings_overrides):
+    """Webhook POSTs spend the per-address budget first: past it, 429 with Retry-After and no
+    security AuditEvent, so forged events cannot flood the audit trail."""
+    app = create_app(settings_from_mapping(dict(settings_overrides, rate_limit="on",
+                                                rate_limit_default="2/minute")))
+    try:
+        client = app.test_client()
+        body = event("patient.created", "p-000001")
+        answers = [client.post("/ingest/vendor/events", data=body, content_type="application/json")
+                   for _ in range(3)]
+        assert [a.status_code for a in answers] == [401, 401, 429]
+        assert int(answers[2].headers["Retry-After"]) >= 1
+        assert answers[2].get_json()["issue"][0]["code"] == "throttled"
+        events = client.get("/fhir/AuditEvent?_count=100&outcome=4").get_json().get("entry", [])
+        alerts = [e for e in events if e["resource"]["type"]["code"] == "110113"]
+        assert len(alerts) == 2
+    finally:
+        app.extensions["fhir_gateway"].db.dispose()
