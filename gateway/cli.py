@@ -1,4 +1,5 @@
-"""`fhir-gateway ...` commands: serve, db, demo, profiles, review (+ plug-ins: sandbox, conformance).
+"""`fhir-gateway ...` commands: serve, db, demo, profiles (+ worker, outbox, review from cli_staff,
+subscriptions from cli_subscriptions, and plug-ins: sandbox, conformance).
 
 May import: everything in gateway and translators (it is a composition root, like app.py).
 Errors in configuration print one clear line naming the key and exit 2, never a traceback.
@@ -291,40 +292,6 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
         scheduler.db.dispose()
 
 
-def _cmd_review(args: argparse.Namespace) -> int:
-    """The duplicate-patient review queue (gateway.services.match_review), audited as the CLI
-    agent with the operating-system user's name."""
-    import getpass
-
-    from gateway.app import create_app
-    from gateway.errors import FhirError
-    from gateway.services.audit import Agent
-    from gateway.services.match_review import ReviewQueue
-    container = create_app().extensions["fhir_gateway"]
-    queue = ReviewQueue(container.fhir, "merge" in container.operations.get("Patient", ()))
-    agent = Agent(client_id="fhir-gateway-cli", user=getpass.getuser(), role="integration_admin")
-    try:
-        if args.action == "list":
-            params = {"status": args.status, "count": str(args.count)}
-            out = queue.list(params | ({"before": str(args.before)} if args.before else {}), agent)
-        elif args.id is None:
-            print(f"review {args.action} needs an item id", file=sys.stderr)
-            return 2
-        elif args.action == "show":
-            out = queue.show(args.id, agent)
-        else:
-            body = {"decision": args.decision, "survivor": args.survivor, "note": args.note}
-            out = queue.resolve(args.id, {k: v for k, v in body.items() if v is not None}, agent,
-                                base_url=container.settings.base_url.rstrip("/"))
-    except FhirError as exc:
-        print(f"fhir-gateway: {exc.diagnostics} (HTTP {exc.status})", file=sys.stderr)
-        return 1
-    finally:
-        container.db.dispose()
-    print(json.dumps(out, indent=2))
-    return 0
-
-
 def _cmd_demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo
     return run_demo(port=args.port, data_dir=args.data_dir, host=args.host)
@@ -435,17 +402,6 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("name", nargs="?")
     jobs.set_defaults(func=_cmd_jobs)
 
-    review = sub.add_parser("review", help="the duplicate-patient review queue: list, show, resolve")
-    review.add_argument("action", choices=["list", "show", "resolve"])
-    review.add_argument("id", nargs="?", type=int, help="the review item (show, resolve)")
-    review.add_argument("--status", default="open",
-                        choices=["open", "duplicate", "not_duplicate", "dismissed", "all"])
-    review.add_argument("--count", type=int, default=20)
-    review.add_argument("--before", type=int, help="list: items older than this id (paging)")
-    review.add_argument("--decision", choices=["duplicate", "not_duplicate", "dismissed"])
-    review.add_argument("--survivor", help="resolve --decision duplicate: Patient/<id> to keep")
-    review.add_argument("--note")
-    review.set_defaults(func=_cmd_review)
 
     demo = sub.add_parser("demo", help="run the whole embedded stack on loopback with demo data")
     demo.add_argument("--host", default="127.0.0.1")
@@ -461,8 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "unmapped Z-segments in")
     profiles.set_defaults(func=_cmd_profiles)
 
-    from gateway import cli_outbox
-    cli_outbox.register(sub)
+    from gateway import cli_staff
+    cli_staff.register(sub)  # worker, outbox, review
     from gateway.cli_subscriptions import register as register_subscription_commands
     register_subscription_commands(sub)  # notifier, subscriptions, notifications
 

@@ -158,19 +158,8 @@ def _coerce(key: str, value: Any) -> Any:
         raise ConfigError(f"{key}: must be one of {', '.join(_CHOICES[key])}, got {value!r}")
     if key in _RATE_LIMIT_KEYS:
         _check_rate_limit(key, value)
-    if key.startswith("job_") or key == "notifier_max_age":
-        try:
-            interval_seconds(value)
-        except ValueError:
-            raise ConfigError(f"{key}: expected an interval such as '90s', '15m', '1h', '1d' "
-                              f"or 'off', got {value!r}") from None
-    if key in _DURATIONS:
-        try:
-            if interval_seconds(value) is None:
-                raise ValueError(value)
-        except ValueError:
-            raise ConfigError(f"{key}: expected a duration such as '90s', '15m', '1h' or '1d', "
-                              f"got {value!r}") from None
+    if key.startswith("job_") or key == "notifier_max_age" or key in _DURATIONS:
+        _check_interval(key, value, allow_off=key not in _DURATIONS)
     if key == "rate_limit_storage" and not value.startswith(_LIMIT_STORAGES):
         raise ConfigError(f"{key}: expected memory:// or a redis:// URL, got {value.split('@')[-1]!r}")
     return value
@@ -209,6 +198,16 @@ def interval_seconds(value: str) -> int | None:
     if len(text) < 2 or text[-1] not in _UNITS or not text[:-1].isdigit() or int(text[:-1]) <= 0:
         raise ValueError(value)
     return int(text[:-1]) * _UNITS[text[-1]]
+
+
+def _check_interval(key: str, value: str, *, allow_off: bool) -> None:
+    """An interval such as "90s", "15m", "1h", "1d" (and "off" where a key may be switched off)."""
+    try:
+        if interval_seconds(value) is None and not allow_off:
+            raise ValueError(value)
+    except ValueError:
+        examples = "'90s', '15m', '1h', '1d'" + (" or 'off'" if allow_off else "")
+        raise ConfigError(f"{key}: expected an interval such as {examples}, got {value!r}") from None
 
 
 def _check_rate_limit(key: str, value: Any) -> None:
